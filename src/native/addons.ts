@@ -1,0 +1,86 @@
+// Loads the native addons that the single executable carries as SEA assets.
+// Each asset is written once to a cache directory (named by content hash) and dlopen'ed from there.
+
+import * as sea from 'node:sea';
+import { mkdirSync, writeFileSync, renameSync, existsSync, accessSync, constants, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { homedir, tmpdir } from 'node:os';
+import { WalgError } from '../errors.ts';
+
+// Filled in by esbuild (esbuild.config.mjs): addon name -> SEA asset key "<name>-<sha12>.node".
+declare const __WALNUT_ADDON_ASSETS__: Record<string, string> | undefined;
+
+export type AddonName = 'lz4' | 'lzma' | 'sodium' | 'xxhash';
+
+const loaded = new Map<string, unknown>();
+
+/** The directory the addons are unpacked to: WALG_ADDON_DIR, else $XDG_CACHE_HOME/walnut-addons, else ~/.cache/walnut-addons. */
+export function addonCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.WALG_ADDON_DIR) return env.WALG_ADDON_DIR;
+  const base = env.XDG_CACHE_HOME || join(env.HOME || safeHomedir(), '.cache');
+  return join(base, 'walnut-addons');
+}
+
+function safeHomedir(): string {
+  try {
+    return homedir();
+  } catch {
+    return tmpdir();
+  }
+}
+
+/** Returns the exports of an addon embedded in the SEA. Only called from bundled code. */
+export function loadEmbeddedAddon(name: AddonName): unknown {
+  const cached = loaded.get(name);
+  if (cached) return cached;
+  const assets = typeof __WALNUT_ADDON_ASSETS__ === 'undefined' ? undefined : __WALNUT_ADDON_ASSETS__;
+  const assetKey = assets?.[name];
+  if (!assetKey || !sea.isSea()) {
+    throw new WalgError(`native addon ${name} is not embedded in this binary; rebuild with npm run build`);
+  }
+  const dir = addonCacheDir();
+  const file = join(dir, assetKey);
+  if (!existsSync(file)) {
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const tmp = `${file}.${process.pid}.tmp`;
+      writeFileSync(tmp, new Uint8Array(sea.getRawAsset(assetKey)), { mode: 0o700 });
+      renameSync(tmp, file); // atomic: concurrent processes never see a half-written addon
+    } catch (err) {
+      throw new WalgError(
+        `cannot unpack native addon ${name} to ${dir}: ${(err as Error).message}; ` +
+          'set WALG_ADDON_DIR to a writable directory',
+      );
+    }
+  }
+  const module = { exports: {} as unknown };
+  try {
+    process.dlopen(module, file);
+  } catch (err) {
+    const msg = (err as Error).message;
+    const hint = /failed to map segment|operation not permitted|permission denied/i.test(msg)
+      ? `${dir} looks mounted noexec or unreadable; set WALG_ADDON_DIR to a directory on an exec-allowed filesystem`
+      : `delete ${file} and retry, or set WALG_ADDON_DIR to another directory`;
+    throw new WalgError(`cannot load native addon ${name} from ${file}: ${msg.split('\n')[0]}; ${hint}`);
+  }
+  loaded.set(name, module.exports);
+  return module.exports;
+}
+
+/** True when dir exists and is writable; used by tests and diagnostics. */
+export function isWritableDir(dir: string): boolean {
+  try {
+    accessSync(dir, constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function removeCachedAddon(file: string): void {
+  try {
+    unlinkSync(file);
+  } catch {
+    /* already gone */
+  }
+}
