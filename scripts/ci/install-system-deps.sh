@@ -27,9 +27,11 @@ packages=(
 )
 
 # ---- Swift (OpenStack Swift with s3api, a real S3 implementation for the S3 tests) ----
-# Reserved: the engineer who adds the Swift-backed tests appends its packages here, e.g.
-#   packages+=(swift-proxy swift-object swift-account swift-container python3-keystonemiddleware)
-# and keeps the services from starting (the policy-rc.d guard below already covers the install itself).
+#   swift, swift-proxy, swift-object, swift-container, swift-account: an all-in-one Swift that
+#     tests/helpers/swift-server.ts starts on loopback (tempauth, s3api and bulk delete come with the swift
+#     package; no keystone is needed). The packages' own services never start here: policy-rc.d below keeps
+#     them down during the install, and without /etc/swift rings they could not serve anyway.
+packages+=(swift swift-proxy swift-object swift-container swift-account)
 # ---- end of Swift ----
 
 missing_packages() {

@@ -1,0 +1,8 @@
+// `wal-g backup-list`: lists the complete backups in storage (not written yet).
+
+import { notImplemented } from '../../errors.ts';
+import type { CommandContext } from '../context.ts';
+
+export function run(_context: CommandContext): Promise<void> {
+  throw notImplemented('backup-list');
+}
