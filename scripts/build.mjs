@@ -43,18 +43,21 @@ async function buildSea({ entry, bundle, output }) {
   const buildDir = join(root, 'build');
   const version = git(['describe', '--tags', '--exact-match', 'HEAD']) || `walnut-${pkg.version}`;
   const revision = git(['rev-parse', '--short', 'HEAD']) || 'devel';
-  await build(esbuildOptions({ version, revision, buildDate: utcBuildDate(), entry, outfile: bundle }));
+  const bundleFile = bundle.replace(/\.cjs$/, `.${process.pid}.cjs`);
+  await build(esbuildOptions({ version, revision, buildDate: utcBuildDate(), entry, outfile: bundleFile }));
 
   const assets = {};
   const keys = addonAssetKeys();
   for (const [name, { file }] of Object.entries(nativeAddons)) assets[keys[name]] = file;
-  const blob = join(buildDir, `${output.replace(/\W/g, '_')}.blob`);
-  const seaConfig = join(buildDir, `${output.replace(/\W/g, '_')}.sea.json`);
+  // Per-process names: two builds running at once (parallel test runs) must not trample each other.
+  const stem = `${output.replace(/\W/g, '_')}.${process.pid}`;
+  const blob = join(buildDir, `${stem}.blob`);
+  const seaConfig = join(buildDir, `${stem}.sea.json`);
   writeFileSync(
     seaConfig,
     JSON.stringify(
       {
-        main: join(root, bundle),
+        main: join(root, bundleFile),
         output: blob,
         disableExperimentalSEAWarning: true,
         useCodeCache: false,
@@ -71,7 +74,7 @@ async function buildSea({ entry, bundle, output }) {
   execFileSync(nodeBinary, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
 
   const target = join(root, output);
-  const tmp = `${target}.tmp`;
+  const tmp = `${target}.${process.pid}.tmp`;
   mkdirSync(dirname(target), { recursive: true });
   rmSync(tmp, { force: true });
   copyFileSync(nodeBinary, tmp);
@@ -95,6 +98,9 @@ async function buildSea({ entry, bundle, output }) {
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
   renameSync(tmp, target);
+  rmSync(blob, { force: true });
+  rmSync(seaConfig, { force: true });
+  rmSync(join(root, bundleFile), { force: true });
   return target;
 }
 
