@@ -31,7 +31,8 @@ packages=(
 #     tests/helpers/swift-server.ts starts on loopback (tempauth, s3api and bulk delete come with the swift
 #     package; no keystone is needed). The packages' own services never start here: policy-rc.d below keeps
 #     them down during the install, and without /etc/swift rings they could not serve anyway.
-packages+=(swift swift-proxy swift-object swift-container swift-account)
+#   memcached: tempauth keeps its tokens there; the helper starts a private one next to the proxy.
+packages+=(swift swift-proxy swift-object swift-container swift-account memcached)
 # ---- end of Swift ----
 
 missing_packages() {

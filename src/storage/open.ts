@@ -36,6 +36,8 @@ export async function openStorage(prefix: StoragePrefix, getSetting: SettingLook
 async function openDriver(prefix: StoragePrefix, getSetting: SettingLookup): Promise<StorageDriver> {
   try {
     if (prefix.kind === 'file') return await openFileStorage(prefix.value);
+    if (prefix.kind === 's3') return await (await import('./s3.ts')).openS3Storage(prefix.value, getSetting);
+    if (prefix.kind === 'swift') return await (await import('./swift.ts')).openSwiftStorage(prefix.value, getSetting);
     // Parse now so a malformed prefix is reported in WAL-G's words even before the driver exists.
     parseStoragePrefix(prefix.kind, prefix.value, { gcsNormalizePrefix: gcsNormalizePrefix(prefix.kind, getSetting) });
   } catch (error) {

@@ -213,8 +213,8 @@ describe('opening a file storage', () => {
   });
 
   test('kinds without a driver yet say so', async () => {
-    await assert.rejects(openStorage({ kind: 's3', value: 's3://bucket/path' }, noSettings), {
-      message: 's3 storage: not implemented yet',
+    await assert.rejects(openStorage({ kind: 'oss', value: 'oss://bucket/path' }, noSettings), {
+      message: 'oss storage: not implemented yet',
     });
   });
 
