@@ -4,6 +4,8 @@ import { WalgError, errorMessage } from '../errors.ts';
 import { Folder } from './driver.ts';
 import type { StorageDriver } from './driver.ts';
 import { openFileStorage } from './file.ts';
+import { withRetryPolicy } from './retry.ts';
+import { withNetworkRateLimit } from './rate-limit.ts';
 import { goQuote, parseGoBool } from './go-text.ts';
 import { parseStoragePrefix } from './prefix.ts';
 import type { StorageKind } from './prefix.ts';
@@ -27,7 +29,8 @@ export const STORAGE_PREFIX_SETTING = 'WALG_STORAGE_PREFIX';
  * Errors read like WAL-G's: `configure storage with prefix "<value>": <reason>`.
  */
 export async function openStorage(prefix: StoragePrefix, getSetting: SettingLookup): Promise<Folder> {
-  const driver = await openDriver(prefix, getSetting);
+  // Retries and the network rate limit wrap every driver (restic-style decorators, not code inside drivers).
+  const driver = withNetworkRateLimit(withRetryPolicy(await openDriver(prefix, getSetting), prefix.kind));
   const root = new Folder(driver);
   const storagePrefix = getSetting(STORAGE_PREFIX_SETTING);
   return storagePrefix ? root.subFolder(storagePrefix) : root;
@@ -38,6 +41,9 @@ async function openDriver(prefix: StoragePrefix, getSetting: SettingLookup): Pro
     if (prefix.kind === 'file') return await openFileStorage(prefix.value);
     if (prefix.kind === 's3') return await (await import('./s3.ts')).openS3Storage(prefix.value, getSetting);
     if (prefix.kind === 'swift') return await (await import('./swift.ts')).openSwiftStorage(prefix.value, getSetting);
+    if (prefix.kind === 'gs') return await (await import('./gcs.ts')).openGcsStorage(prefix.value, getSetting);
+    if (prefix.kind === 'az') return await (await import('./azure.ts')).openAzureStorage(prefix.value, getSetting);
+    if (prefix.kind === 'ssh') return await (await import('./sftp.ts')).openSftpStorage(prefix.value, getSetting);
     // Parse now so a malformed prefix is reported in WAL-G's words even before the driver exists.
     parseStoragePrefix(prefix.kind, prefix.value, { gcsNormalizePrefix: gcsNormalizePrefix(prefix.kind, getSetting) });
   } catch (error) {
