@@ -55,8 +55,9 @@ export function esbuildOptions({ version, revision, buildDate, entry = 'src/main
     legalComments: 'none',
     sourcemap: false,
     logLevel: 'warning',
-    // Optional peers that the bundled libraries probe for at run time but we never use.
-    external: ['pg-native', 'cpu-features', 'sshcrypto.node', 'electron'],
+    // Optional peers the bundled libraries probe for at run time but we never use (ssh2 falls back to JS crypto
+    // without its sshcrypto.node); our own addons are loaded through embeddedAddonLoaders, not plain requires.
+    external: ['pg-native', 'cpu-features', '*.node', 'electron'],
     // openpgp's ESM build calls createRequire(import.meta.url) at load, which a CJS bundle cannot satisfy.
     alias: { openpgp: nm('openpgp/dist/node/openpgp.min.cjs') },
     define: {
