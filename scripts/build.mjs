@@ -19,6 +19,8 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
  * The heap limits keep V8 from growing a large heap for a streaming tool; one V8 platform worker is enough.
  */
 export const bakedExecArgv = [
+  // Node opens an inspector (a debugger any local user can attach to) on SIGUSR1; an archiver must never do that.
+  '--disable-sigusr1',
   '--jitless',
   '--max-old-space-size=128',
   '--max-semi-space-size=2',

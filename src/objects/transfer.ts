@@ -7,6 +7,7 @@ import { basename, dirname, join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { randomBytes } from 'node:crypto';
+import { once } from 'node:events';
 import type { Codec, DecompressionFormat } from '../compression/codec.ts';
 import { codecForExtension } from '../compression/registry.ts';
 import { readCachedExtension, walExtensionProbeOrder, writeCachedExtension } from '../compression/decompressor-cache.ts';
@@ -59,11 +60,17 @@ export function objectError(objectPath: string, error: unknown): WalgError {
  * Uploads a readable through the encode filters to `key`. The storage driver makes the object visible only
  * once every byte is stored, so a failure anywhere leaves no object behind under that name.
  */
-export async function uploadStream(folder: Folder, key: string, source: Readable, options: EncodeOptions & { overwrite?: boolean } = {}): Promise<void> {
+export async function uploadStream(
+  folder: Folder,
+  key: string,
+  source: Readable,
+  options: EncodeOptions & { overwrite?: boolean; sizeHint?: number; signal?: AbortSignal } = {},
+): Promise<void> {
   const tail = new PassThrough({ highWaterMark: 1024 * 1024 });
-  const flowing = pushPipeline(source, encodeFilters(options), tail);
+  // Aborting fails the pipeline, which destroys the tail, which fails the put: nothing is stored.
+  const flowing = pushPipeline(source, encodeFilters(options), tail, { signal: options.signal });
   try {
-    await Promise.all([folder.put(key, tail, { overwrite: options.overwrite ?? true }), flowing]);
+    await Promise.all([folder.put(key, tail, { overwrite: options.overwrite ?? true, sizeHint: options.sizeHint }), flowing]);
   } catch (error) {
     tail.destroy();
     throw objectError(key, error);
@@ -132,12 +139,14 @@ export async function downloadToStream(folder: Folder, key: string, sink: Writab
   try {
     const raw = await folder.get(key);
     const stages = decodeFilters(options).map((make) => make());
-    // The sink (stdout) stays open: several objects may be written to it one after another.
-    await pipeline([raw, ...stages] as unknown as [Readable], async function* (source: AsyncIterable<Buffer>) {
+    // The sink (stdout) stays open: several objects may be written to it one after another. events.once
+    // rejects when the sink fails (EPIPE) while we wait for it to drain.
+    const writeToSink = async (source: AsyncIterable<Buffer>): Promise<void> => {
       for await (const chunk of source) {
-        if (!sink.write(chunk)) await new Promise((resolve) => sink.once('drain', resolve));
+        if (!sink.write(chunk)) await once(sink, 'drain');
       }
-    } as never);
+    };
+    await pipeline([raw, ...stages, writeToSink] as unknown as [Readable, Writable]);
   } catch (error) {
     throw objectError(key, error);
   }

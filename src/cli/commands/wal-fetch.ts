@@ -1,8 +1,52 @@
-// `wal-g wal-fetch`: downloads one WAL file (restore_command) (not written yet).
+// `wal-g wal-fetch <wal_name> <destination>`: restores one WAL file (restore_command = 'wal-g wal-fetch %f %p'),
+// then starts the wal-prefetch child for the following ones. Exit 74 when the file is not in the storage.
 
-import { notImplemented } from '../../errors.ts';
+import { errorMessage, WalgError } from '../../errors.ts';
+import { log } from '../../log/logger.ts';
+import { configuredCrypter } from '../../objects/configured.ts';
+import { fetchWal, resolveDestination } from '../../wal/fetch.ts';
+import { walSegmentSizeFromSetting } from '../../wal/names.ts';
+import { spawnPrefetchProcess } from '../../wal/prefetch.ts';
+import { shouldPrefetch } from '../../wal/prefetch-names.ts';
+import { WAL_FOLDER } from '../../wal/push.ts';
+import { openWalStorage } from '../../wal/wal-storage.ts';
 import type { CommandContext } from '../context.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('wal-fetch');
+export async function run(context: CommandContext): Promise<void> {
+  const { settings } = context;
+  const storage = await openWalStorage(settings, String(context.flags['target-storage'] ?? '')).catch((error: unknown) => {
+    throw new WalgError(`Failed to configure multi-storage: ${errorMessage(error)}`, 1, { cause: error });
+  });
+  const [walName] = context.args;
+  const destination = resolveDestination(context.args[1]);
+  try {
+    await fetchWal({
+      walFolder: storage.root.subFolder(WAL_FOLDER),
+      walName,
+      destination,
+      crypter: configuredCrypter(settings),
+      segmentSize: walSegmentSizeFromSetting(settings.get('WALG_PG_WAL_SIZE')),
+      prefetchDirSetting: settings.lookupValue('WALG_PREFETCH_DIR'),
+    });
+  } finally {
+    await storage.root.close();
+    startPrefetch(context, walName, destination);
+  }
+}
+
+/** WAL-G starts the prefetch child after every wal-fetch, successful or not (its deferred Prefetch call). */
+function startPrefetch(context: CommandContext, walName: string, destination: string): void {
+  let concurrency: number;
+  try {
+    concurrency = context.settings.concurrency('WALG_DOWNLOAD_CONCURRENCY');
+  } catch (error) {
+    log.error(`WAL-prefetch: get max concurrency: ${errorMessage(error)}`);
+    return;
+  }
+  if (!shouldPrefetch(walName, concurrency)) return;
+  const configFile = context.flags.config;
+  spawnPrefetchProcess(walName, destination, {
+    configFile: typeof configFile === 'string' && configFile !== '' ? configFile : undefined,
+    storagePrefix: context.settings.get('WALG_STORAGE_PREFIX'),
+  });
 }

@@ -1,0 +1,54 @@
+// Names and places of WAL prefetch: the `.wal-g/prefetch/` layout, which names follow, which are stale, and when
+// WAL-G prefetches at all. No I/O here.
+
+import { join } from 'node:path';
+import { errorMessage } from '../errors.ts';
+import { nextWalSegmentName, parseWalSegmentName } from './names.ts';
+
+export interface PrefetchLocations {
+  /** `<base>/.wal-g/prefetch`: finished downloads. */
+  readonly prefetchFolder: string;
+  /** `<base>/.wal-g/prefetch/running`: downloads in progress. */
+  readonly runningFolder: string;
+  readonly runningFile: string;
+  readonly prefetchedFile: string;
+}
+
+/**
+ * Where a WAL file is prefetched to. `directory` is the wal-fetch destination's directory; WALG_PREFETCH_DIR (when
+ * set at all, even empty) replaces it.
+ */
+export function prefetchLocations(directory: string, walName: string, prefetchDirSetting: string | undefined): PrefetchLocations {
+  const base = prefetchDirSetting ?? directory;
+  const prefetchFolder = join(base, '.wal-g', 'prefetch');
+  const runningFolder = join(prefetchFolder, 'running');
+  return { prefetchFolder, runningFolder, runningFile: join(runningFolder, walName), prefetchedFile: join(prefetchFolder, walName) };
+}
+
+/** WAL-G prefetches after any wal-fetch except of history and partial files, and not when concurrency is 1. */
+export function shouldPrefetch(walName: string, downloadConcurrency: number): boolean {
+  return !walName.includes('history') && !walName.includes('partial') && downloadConcurrency !== 1;
+}
+
+/** The `count` segment names after `walName` on its timeline. */
+export function followingWalNames(walName: string, count: number, segmentSize: number): string[] {
+  const names: string[] = [];
+  let name = walName;
+  for (let i = 0; i < count; i++) {
+    try {
+      name = nextWalSegmentName(name, segmentSize);
+    } catch (error) {
+      throw new Error(`get next filename: ${errorMessage(error)}`);
+    }
+    names.push(name);
+  }
+  return names;
+}
+
+/** Cached names older than `walName` (lower timeline, or same timeline and lower segment): the cleanup removes them. */
+export function isOlderWal(candidate: string, walName: string, segmentSize: number): boolean {
+  const reference = parseWalSegmentName(walName, segmentSize);
+  const other = parseWalSegmentName(candidate, segmentSize);
+  if (reference === undefined || other === undefined) return false;
+  return other.timeline < reference.timeline || (other.timeline === reference.timeline && other.segmentNumber < reference.segmentNumber);
+}

@@ -1,0 +1,143 @@
+// WAL prefetch (WAL-G's wal-prefetch): after a wal-fetch, download the next segments into
+// `<dir>/.wal-g/prefetch/` (via `running/`) so PostgreSQL's next restore_command calls find them locally.
+
+import { spawn } from 'node:child_process';
+import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import * as sea from 'node:sea';
+import type { Crypter } from '../crypto/crypter.ts';
+import { errorMessage } from '../errors.ts';
+import { log } from '../log/logger.ts';
+import type { Folder } from '../storage/driver.ts';
+import { downloadWalInPlace } from './fetch.ts';
+import { parseWalSegmentName } from './names.ts';
+import { followingWalNames, isOlderWal, prefetchLocations } from './prefetch-names.ts';
+
+/** Pause between starting two prefetch downloads, so they finish roughly in order (WAL-G's ramp-up). */
+export const PREFETCH_RAMP_UP_MS = 10;
+
+export interface PrefetchOptions {
+  /** `wal_005/` of the storage. */
+  readonly walFolder: Folder;
+  /** The name wal-fetch just fetched. */
+  readonly walName: string;
+  /** wal-fetch's (symlink-resolved) destination file; its directory is the prefetch base. */
+  readonly destination: string;
+  /** WALG_DOWNLOAD_CONCURRENCY: how many following names to fetch. */
+  readonly concurrency: number;
+  readonly segmentSize: number;
+  readonly prefetchDirSetting: string | undefined;
+  readonly crypter: Crypter | undefined;
+}
+
+/** WAL-G's HandleWALPrefetch: downloads the following segments side by side, then cleans up older ones. */
+export async function prefetchFollowingWals(options: PrefetchOptions): Promise<void> {
+  const directory = dirname(options.destination);
+  const names = followingWalNames(options.walName, options.concurrency, options.segmentSize);
+  const downloads: Promise<void>[] = [];
+  for (const name of names) {
+    downloads.push(prefetchOne(options, directory, name));
+    await new Promise((resolve) => setTimeout(resolve, PREFETCH_RAMP_UP_MS));
+  }
+  downloads.push(cleanupPrefetchFolders(options.walName, directory, options.prefetchDirSetting, options.segmentSize));
+  await Promise.all(downloads);
+}
+
+async function existsOrUnknown(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+/** One following segment: skipped when already cached or being fetched; never throws (errors are logged). */
+async function prefetchOne(options: PrefetchOptions, directory: string, walName: string): Promise<void> {
+  const locations = prefetchLocations(directory, walName, options.prefetchDirSetting);
+  try {
+    if ((await existsOrUnknown(locations.runningFile)) || (await existsOrUnknown(locations.prefetchedFile))) return;
+    try {
+      await mkdir(locations.runningFolder, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      log.error(`WAL-prefetch ${walName}, make dirs: ${errorMessage(error)}`);
+    }
+    log.debug(`File prefetched to ${locations.runningFile}`);
+    try {
+      // Written in place under running/ so a concurrent wal-fetch sees it grow; a failed download is removed.
+      await downloadWalInPlace(options.walFolder, walName, locations.runningFile, options.crypter);
+    } catch (error) {
+      log.error(`WAL-prefetch ${walName}, download: ${errorMessage(error)}`);
+      return;
+    }
+    log.debug(`WAL-prefetch ${walName}, download OK`);
+    if ((await existsOrUnknown(locations.runningFile)) && !(await existsOrUnknown(locations.prefetchedFile))) {
+      try {
+        await rename(locations.runningFile, locations.prefetchedFile);
+      } catch (error) {
+        log.error(`WAL-prefetch ${walName}, rename ${locations.runningFile} -> ${locations.prefetchedFile}: ${errorMessage(error)}`);
+      }
+    } else {
+      await unlink(locations.runningFile).catch(() => undefined);
+    }
+  } catch (error) {
+    log.error(`WAL-prefetch unsuccessful ${walName} ${errorMessage(error)}`);
+  }
+}
+
+/** Removes cached and in-progress files older than `walName`: recovery has gone past them. */
+export async function cleanupPrefetchFolders(walName: string, directory: string, prefetchDirSetting: string | undefined, segmentSize: number): Promise<void> {
+  if (parseWalSegmentName(walName, segmentSize) === undefined) {
+    log.warn(`WAL-prefetch cleanup failed: not a WAL file name: ${walName} file: ${walName}`);
+    return;
+  }
+  const locations = prefetchLocations(directory, walName, prefetchDirSetting);
+  for (const folder of [locations.prefetchFolder, locations.runningFolder]) {
+    let entries;
+    try {
+      entries = await readdir(folder, { withFileTypes: true });
+    } catch (error) {
+      log.warn(`WAL-prefetch cleanup failed, : ${errorMessage(error)} cannot enumerate files in dir: ${folder}`);
+      continue;
+    }
+    for (const entry of entries) {
+      if (entry.isDirectory() || !isOlderWal(entry.name, walName, segmentSize)) continue;
+      const path = join(folder, entry.name);
+      await unlink(path).catch((error: unknown) => log.warn(`Tried to remove file: '${path}', but got error: '${errorMessage(error)}'`));
+    }
+  }
+}
+
+export interface PrefetchProcessOptions {
+  /** --config given to this process, passed on. */
+  readonly configFile: string | undefined;
+  /** WALG_STORAGE_PREFIX, passed on as --walg-storage-prefix. */
+  readonly storagePrefix: string | undefined;
+}
+
+/**
+ * The command line that runs `wal-prefetch` with this same program: in the single binary that is the binary
+ * itself (process.execPath); from source it is node plus the entry script.
+ */
+export function prefetchCommandLine(walName: string, destination: string, options: PrefetchProcessOptions): { command: string; args: string[] } {
+  const args = ['wal-prefetch', walName, destination];
+  if (options.configFile) args.push('--config', options.configFile);
+  if (options.storagePrefix) args.push('--walg-storage-prefix', options.storagePrefix);
+  if (sea.isSea()) return { command: process.execPath, args };
+  return { command: process.execPath, args: [...process.execArgv, process.argv[1], ...args] };
+}
+
+/**
+ * Starts the prefetch child and does not wait for it (WAL-G's RegularPrefetcher): same environment, same
+ * stdout/stderr, no stdin. This process can exit while the child downloads.
+ */
+export function spawnPrefetchProcess(walName: string, destination: string, options: PrefetchProcessOptions): void {
+  const { command, args } = prefetchCommandLine(walName, destination, options);
+  try {
+    const child = spawn(command, args, { env: process.env, stdio: ['ignore', 'inherit', 'inherit'] });
+    child.on('error', (error) => log.error(`WAL-prefetch failed:  ${errorMessage(error)}`));
+    child.unref();
+  } catch (error) {
+    log.error(`WAL-prefetch failed:  ${errorMessage(error)}`);
+  }
+}

@@ -1,0 +1,48 @@
+// Prefetch naming: where prefetched files go, which names come next, which are stale, when WAL-G prefetches.
+
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { followingWalNames, isOlderWal, prefetchLocations, shouldPrefetch } from '../../src/wal/prefetch-names.ts';
+
+const MIB = 1024 * 1024;
+
+describe('prefetch names', () => {
+  test('files go to <destination dir>/.wal-g/prefetch, in-progress ones to running/', () => {
+    assert.deepEqual(prefetchLocations('/data/pg_wal', '000000010000000000000002', undefined), {
+      prefetchFolder: '/data/pg_wal/.wal-g/prefetch',
+      runningFolder: '/data/pg_wal/.wal-g/prefetch/running',
+      runningFile: '/data/pg_wal/.wal-g/prefetch/running/000000010000000000000002',
+      prefetchedFile: '/data/pg_wal/.wal-g/prefetch/000000010000000000000002',
+    });
+  });
+
+  test('WALG_PREFETCH_DIR replaces the destination directory, and an empty one means the current directory', () => {
+    assert.equal(prefetchLocations('/data/pg_wal', 'X', '/var/cache/walg').prefetchedFile, '/var/cache/walg/.wal-g/prefetch/X');
+    assert.equal(prefetchLocations('/data/pg_wal', 'X', '').prefetchedFile, '.wal-g/prefetch/X');
+  });
+
+  test('no prefetch after history or partial files, or with a download concurrency of 1', () => {
+    assert.equal(shouldPrefetch('000000010000000000000002', 10), true);
+    assert.equal(shouldPrefetch('00000002.history', 10), false);
+    assert.equal(shouldPrefetch('000000010000000000000002.partial', 10), false);
+    assert.equal(shouldPrefetch('000000010000000000000002', 1), false);
+  });
+
+  test('the following names stay on the timeline and roll over the log id by segment size', () => {
+    assert.deepEqual(followingWalNames('0000000100000000000000FE', 3, 16 * MIB), [
+      '0000000100000000000000FF',
+      '000000010000000100000000',
+      '000000010000000100000001',
+    ]);
+    assert.deepEqual(followingWalNames('000000020000000000000FFF', 1, 1 * MIB), ['000000020000000100000000']);
+    assert.throws(() => followingWalNames('00000002.history', 1, 16 * MIB), /get next filename/);
+  });
+
+  test('cleanup counts lower timelines and lower segments as older, and leaves other names alone', () => {
+    assert.equal(isOlderWal('000000010000000000000005', '000000010000000000000006', 16 * MIB), true);
+    assert.equal(isOlderWal('000000010000000000000009', '000000020000000000000006', 16 * MIB), true);
+    assert.equal(isOlderWal('000000010000000000000006', '000000010000000000000006', 16 * MIB), false);
+    assert.equal(isOlderWal('000000020000000000000001', '000000010000000000000006', 16 * MIB), false);
+    assert.equal(isOlderWal('running', '000000010000000000000006', 16 * MIB), false);
+  });
+});
