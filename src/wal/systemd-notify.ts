@@ -16,7 +16,7 @@ export type NotificationSender = (socket: string, state: string) => Promise<void
  */
 export const sendWithSystemdNotify: NotificationSender = (socket, state) =>
   new Promise((resolve, reject) => {
-    execFile('systemd-notify', [state], { env: { ...process.env, NOTIFY_SOCKET: socket }, timeout: 10_000 }, (error, _stdout, stderr) => {
+    execFile('systemd-notify', ['--no-block', state], { env: { ...process.env, NOTIFY_SOCKET: socket }, timeout: 10_000 }, (error, _stdout, stderr) => {
       if (error) reject(new Error(`failed connect to service: ${stderr.trim() || error.message}`));
       else resolve();
     });

@@ -438,7 +438,10 @@ test('wal-verify needs a known check and --lsn together with --timeline', async 
 
 test('delete target accepts a lone --target-user-data', async () => {
   const outcome = await walg(['delete', 'target', '--target-user-data', '{"x":1}'], STORAGE);
-  assert.deepEqual(logMessages(outcome.log, 'ERROR'), ['delete target: not implemented yet']);
+  // Accepted by the argument rule: the command itself ran and failed on the (missing) storage, not on usage.
+  const errors = logMessages(outcome.log, 'ERROR');
+  assert.equal(errors.length, 1);
+  assert.match(errors[0], /\/nonexistent\/walnut-cli-test/);
 });
 
 // ---------------------------------------------------------------------------------------------------------
@@ -453,10 +456,10 @@ test('a storage command without any configured storage fails with WAL-G\'s messa
 });
 
 test('an unwritten command exits 1 with one ERROR line naming it', async () => {
-  const outcome = await walg(['st', 'check', 'read'], STORAGE);
+  const outcome = await walg(['catchup-list'], STORAGE);
   assert.equal(outcome.code, 1);
   assert.equal(outcome.log.split('\n').filter(Boolean).length, 1);
-  assert.deepEqual(logMessages(outcome.log, 'ERROR'), ['st check read: not implemented yet']);
+  assert.deepEqual(logMessages(outcome.log, 'ERROR'), ['catchup-list: not implemented yet']);
 });
 
 test('catchup-send and catchup-receive skip the storage check (NoStorage)', async () => {
@@ -470,7 +473,7 @@ test('copy and st copy replace the root pre-run, so they need no storage in the 
   const copy = await walg(['copy', '--from', 'a.json', '-t', 'b.json']);
   assert.deepEqual(logMessages(copy.log, 'ERROR'), ['copy: not implemented yet']);
   const stCopy = await walg(['st', 'copy', '--from', 'a.json', '--to', 'b.json']);
-  assert.deepEqual(logMessages(stCopy.log, 'ERROR'), ['st copy: not implemented yet']);
+  assert.ok(!logMessages(stCopy.log, 'ERROR').includes('Failed to find any configured storage'));
 });
 
 test('st transfer validates its flags in its own pre-run', async () => {
@@ -480,12 +483,12 @@ test('st transfer validates its flags in its own pre-run', async () => {
   const same = await walg(['st', 'transfer', 'pg-wals', '--source', 'default']);
   assert.deepEqual(logMessages(same.log, 'ERROR'), ['invalid flags: source and target storages must be different']);
   const ok = await walg(['st', 'transfer', 'pg-wals', '-s', 'failover1']);
-  assert.deepEqual(logMessages(ok.log, 'ERROR'), ['st transfer pg-wals: not implemented yet']);
+  assert.ok(logMessages(ok.log, 'ERROR').every((message) => !message.startsWith('invalid flags')));
 });
 
 test('a hidden per-setting flag after the positional arguments configures the storage and is exported', async () => {
   const outcome = await walg(['wal-push', '/tmp/000000010000000000000001', '--walg-file-prefix=/tmp/walnut-flag-prefix']);
-  assert.deepEqual(logMessages(outcome.log, 'ERROR'), ['wal-push: not implemented yet']);
+  assert.ok(!logMessages(outcome.log, 'ERROR').includes('Failed to find any configured storage'));
   assert.equal(outcome.env.WALG_FILE_PREFIX, '/tmp/walnut-flag-prefix');
 });
 
@@ -494,7 +497,7 @@ test('--config names the config file that supplies the storage', async () => {
   const config = join(directory, 'walg.json');
   writeFileSync(config, JSON.stringify({ WALG_FILE_PREFIX: '/tmp/walnut-config-prefix' }));
   const outcome = await walg(['--config', config, 'backup-list']);
-  assert.deepEqual(logMessages(outcome.log, 'ERROR'), ['backup-list: not implemented yet']);
+  assert.ok(!logMessages(outcome.log, 'ERROR').includes('Failed to find any configured storage'));
   assert.equal(outcome.env.WALG_FILE_PREFIX, '/tmp/walnut-config-prefix');
 });
 
@@ -524,7 +527,6 @@ test('DEVEL level dumps the compiled environment with secrets hidden before runn
   assert.match(debug, /--- COMPILED ENVIRONMENT VARS ---\n/);
   assert.match(debug, /\n\tAWS_SECRET_ACCESS_KEY=--HIDDEN--\n/);
   assert.match(debug, /\n\tWALG_FILE_PREFIX=\/nonexistent\/walnut-cli-test\n/);
-  assert.deepEqual(logMessages(outcome.log, 'ERROR'), ['wal-push: not implemented yet']);
 });
 
 test('help, flags and completion run the config init but never the storage check', async () => {
