@@ -77,7 +77,8 @@ export async function startSwiftServer(options: SwiftServerOptions = {}): Promis
   const directory = makeTempDir({ prefix: 'walnut-swift-', owner: { uid: runAs.uid, gid: runAs.gid }, mode: 0o755 });
   const server = new LocalSwift(directory, runAs);
   try {
-    await server.start(options.readyTimeoutMs ?? 60_000);
+    // Four Python servers on a loaded 2-core machine can take minutes; a slow start is not a failure.
+    await server.start(options.readyTimeoutMs ?? 180_000);
   } catch (error) {
     await server.stop();
     throw error;
