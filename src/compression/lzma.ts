@@ -1,6 +1,6 @@
 // The lzma method: the legacy LZMA "alone" format (.lzma) with unknown size and an end marker, as ulikunitz/xz writes it.
 
-import { lzma, LzmaCompressor } from '@napi-rs/lzma';
+import { napiLzma } from '../native/lazy-require.ts';
 import { Transform, type TransformCallback } from 'node:stream';
 import { CHUNK_HANDLING, type ChunkHandling, releaseChunk } from '../stream/chunk-pool.ts';
 import { stageStreamOptions } from '../stream/memory-budget.ts';
@@ -25,7 +25,7 @@ export const LZMA_PRESET = 1;
  */
 class LzmaStreamCompressor extends Transform {
   readonly [CHUNK_HANDLING]: ChunkHandling = 'releases';
-  readonly #compressor = new LzmaCompressor({ preset: LZMA_PRESET });
+  readonly #compressor = new (napiLzma().LzmaCompressor)({ preset: LZMA_PRESET });
 
   constructor() {
     super(stageStreamOptions());
@@ -69,7 +69,7 @@ function translateDecodeError(error: unknown): Error {
  */
 class LzmaStreamDecompressor extends WebStreamTransform {
   constructor() {
-    super((input) => lzma.decompressStream(input), translateDecodeError);
+    super((input) => napiLzma().lzma.decompressStream(input), translateDecodeError);
   }
 
   override push(chunk: unknown, encoding?: BufferEncoding): boolean {

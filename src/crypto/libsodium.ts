@@ -2,26 +2,27 @@
 //
 // Wire format (what WAL-G v3.0.8 writes and reads):
 //   header (24 bytes) · chunk* · final chunk
-//   every full 8192-byte plaintext chunk is pushed as it fills, with TAG_MESSAGE → 8209 bytes;
-//   the remaining 0..8191 bytes are pushed on close with TAG_FINAL, so an input that is a multiple
+//   every full 8192-byte plaintext chunk is pushed as it fills, with LIBSODIUM_TAG_MESSAGE → 8209 bytes;
+//   the remaining 0..8191 bytes are pushed on close with LIBSODIUM_TAG_FINAL, so an input that is a multiple
 //   of 8192 bytes ends with an empty 17-byte FINAL chunk. No additional data.
 
 import { readFileSync } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
-import sodium from 'sodium-native';
+import { sodiumNative } from '../native/lazy-require.ts';
 import { WalgError } from '../errors.ts';
 import type { Crypter } from './crypter.ts';
 
+// The secretstream sizes below are fixed by libsodium's API; tests compare them with sodium-native's constants.
 export const LIBSODIUM_PLAINTEXT_CHUNK_BYTES = 8192;
-export const LIBSODIUM_HEADER_BYTES = sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES; // 24
-export const LIBSODIUM_TAG_BYTES = sodium.crypto_secretstream_xchacha20poly1305_ABYTES; // 17
+export const LIBSODIUM_HEADER_BYTES = 24;
+export const LIBSODIUM_TAG_BYTES = 17;
 export const LIBSODIUM_CIPHERTEXT_CHUNK_BYTES = LIBSODIUM_PLAINTEXT_CHUNK_BYTES + LIBSODIUM_TAG_BYTES; // 8209
 
-const KEY_BYTES = sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES; // 32
+export const LIBSODIUM_KEY_BYTES = 32;
 const MINIMUM_RAW_KEY_BYTES = 25;
-const STATE_BYTES = sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES;
-const TAG_MESSAGE = sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE;
-const TAG_FINAL = sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL;
+export const LIBSODIUM_STATE_BYTES = 52;
+export const LIBSODIUM_TAG_MESSAGE = 0;
+export const LIBSODIUM_TAG_FINAL = 3;
 
 export type LibsodiumKeyTransform = 'none' | 'base64' | 'hex';
 
@@ -44,15 +45,15 @@ export function libsodiumKeyFromText(text: string, transform: string): Buffer {
       if (raw.length < MINIMUM_RAW_KEY_BYTES) {
         throw new Error(`key length must not be less than ${MINIMUM_RAW_KEY_BYTES}, got ${raw.length}`);
       }
-      decoded = Buffer.alloc(KEY_BYTES);
-      raw.copy(decoded, 0, 0, Math.min(raw.length, KEY_BYTES));
+      decoded = Buffer.alloc(LIBSODIUM_KEY_BYTES);
+      raw.copy(decoded, 0, 0, Math.min(raw.length, LIBSODIUM_KEY_BYTES));
       break;
     }
     default:
       throw new Error(`unknown key transform '${transform}' (must be base64, hex or none)`);
   }
-  if (decoded.length !== KEY_BYTES) {
-    throw new Error(`key must be exactly ${KEY_BYTES} bytes (got ${decoded.length} bytes)`);
+  if (decoded.length !== LIBSODIUM_KEY_BYTES) {
+    throw new Error(`key must be exactly ${LIBSODIUM_KEY_BYTES} bytes (got ${decoded.length} bytes)`);
   }
   return decoded;
 }
@@ -118,7 +119,7 @@ export class LibsodiumCrypter implements Crypter {
   readonly #keySetting: string;
 
   constructor(key: Uint8Array, keySetting = 'WALG_LIBSODIUM_KEY') {
-    if (key.length !== KEY_BYTES) throw new WalgError(`libsodium key must be exactly ${KEY_BYTES} bytes`);
+    if (key.length !== LIBSODIUM_KEY_BYTES) throw new WalgError(`libsodium key must be exactly ${LIBSODIUM_KEY_BYTES} bytes`);
     this.#key = Buffer.from(key);
     this.#keySetting = keySetting;
   }
@@ -138,7 +139,7 @@ export class LibsodiumCrypter implements Crypter {
  */
 export class LibsodiumEncryptTransform extends Transform {
   readonly #key: Buffer;
-  readonly #state = Buffer.alloc(STATE_BYTES);
+  readonly #state = Buffer.alloc(LIBSODIUM_STATE_BYTES);
   readonly #pending = Buffer.allocUnsafe(LIBSODIUM_PLAINTEXT_CHUNK_BYTES);
   #pendingLength = 0;
   #headerWritten = false;
@@ -151,7 +152,7 @@ export class LibsodiumEncryptTransform extends Transform {
   #writeHeaderOnce(): void {
     if (this.#headerWritten) return;
     const header = Buffer.allocUnsafe(LIBSODIUM_HEADER_BYTES);
-    sodium.crypto_secretstream_xchacha20poly1305_init_push(this.#state, header, this.#key);
+    sodiumNative().crypto_secretstream_xchacha20poly1305_init_push(this.#state, header, this.#key);
     this.#headerWritten = true;
     this.push(header);
   }
@@ -165,7 +166,7 @@ export class LibsodiumEncryptTransform extends Transform {
       offset = copied;
       if (this.#pendingLength < LIBSODIUM_PLAINTEXT_CHUNK_BYTES) return callback();
       const sealed = Buffer.allocUnsafe(LIBSODIUM_CIPHERTEXT_CHUNK_BYTES);
-      sodium.crypto_secretstream_xchacha20poly1305_push(this.#state, sealed, this.#pending, null, TAG_MESSAGE);
+      sodiumNative().crypto_secretstream_xchacha20poly1305_push(this.#state, sealed, this.#pending, null, LIBSODIUM_TAG_MESSAGE);
       this.#pendingLength = 0;
       this.push(sealed);
     }
@@ -176,7 +177,7 @@ export class LibsodiumEncryptTransform extends Transform {
         const plain = chunk.subarray(offset, offset + LIBSODIUM_PLAINTEXT_CHUNK_BYTES);
         const start = index * LIBSODIUM_CIPHERTEXT_CHUNK_BYTES;
         const target = sealed.subarray(start, start + LIBSODIUM_CIPHERTEXT_CHUNK_BYTES);
-        sodium.crypto_secretstream_xchacha20poly1305_push(this.#state, target, plain, null, TAG_MESSAGE);
+        sodiumNative().crypto_secretstream_xchacha20poly1305_push(this.#state, target, plain, null, LIBSODIUM_TAG_MESSAGE);
         offset += LIBSODIUM_PLAINTEXT_CHUNK_BYTES;
       }
       this.push(sealed);
@@ -190,7 +191,7 @@ export class LibsodiumEncryptTransform extends Transform {
     this.#writeHeaderOnce();
     const sealed = Buffer.allocUnsafe(this.#pendingLength + LIBSODIUM_TAG_BYTES);
     const tail = this.#pending.subarray(0, this.#pendingLength);
-    sodium.crypto_secretstream_xchacha20poly1305_push(this.#state, sealed, tail, null, TAG_FINAL);
+    sodiumNative().crypto_secretstream_xchacha20poly1305_push(this.#state, sealed, tail, null, LIBSODIUM_TAG_FINAL);
     this.#forget();
     this.push(sealed);
     callback();
@@ -202,22 +203,22 @@ export class LibsodiumEncryptTransform extends Transform {
   }
 
   #forget(): void {
-    sodium.sodium_memzero(this.#state);
-    sodium.sodium_memzero(this.#pending);
+    sodiumNative().sodium_memzero(this.#state);
+    sodiumNative().sodium_memzero(this.#pending);
     this.#pendingLength = 0;
   }
 }
 
 /**
  * Decrypts WAL-G's framing. A full 8209-byte chunk is decrypted as soon as it is complete; what is left
- * at the end (17..8208 bytes) is the last chunk and must carry TAG_FINAL. Stricter than WAL-G, which
+ * at the end (17..8208 bytes) is the last chunk and must carry LIBSODIUM_TAG_FINAL. Stricter than WAL-G, which
  * silently accepts a stream cut exactly at a chunk boundary: a stream without a FINAL chunk is rejected
  * as truncated (WAL-G always writes one).
  */
 export class LibsodiumDecryptTransform extends Transform {
   readonly #key: Buffer;
   readonly #keySetting: string;
-  readonly #state = Buffer.alloc(STATE_BYTES);
+  readonly #state = Buffer.alloc(LIBSODIUM_STATE_BYTES);
   readonly #header = Buffer.alloc(LIBSODIUM_HEADER_BYTES);
   #headerLength = 0;
   readonly #inbox = Buffer.allocUnsafe(LIBSODIUM_CIPHERTEXT_CHUNK_BYTES);
@@ -240,7 +241,7 @@ export class LibsodiumDecryptTransform extends Transform {
         this.#headerLength += copied;
         offset = copied;
         if (this.#headerLength < LIBSODIUM_HEADER_BYTES) return callback();
-        sodium.crypto_secretstream_xchacha20poly1305_init_pull(this.#state, this.#header, this.#key);
+        sodiumNative().crypto_secretstream_xchacha20poly1305_init_pull(this.#state, this.#header, this.#key);
       }
       if (offset < chunk.length && this.#finalSeen) throw this.#dataAfterFinal();
       if (this.#inboxLength > 0) {
@@ -301,7 +302,7 @@ export class LibsodiumDecryptTransform extends Transform {
           `libsodium: truncated or damaged object: the last chunk (${this.#chunkIndex}) failed authentication`,
         );
       }
-      if (this.#tag[0] !== TAG_FINAL) {
+      if (this.#tag[0] !== LIBSODIUM_TAG_FINAL) {
         throw new WalgError(
           `libsodium: truncated object: the stream ends after chunk ${this.#chunkIndex} without its final chunk`,
         );
@@ -313,12 +314,12 @@ export class LibsodiumDecryptTransform extends Transform {
     } catch (err) {
       callback(err as Error);
     } finally {
-      sodium.sodium_memzero(this.#state);
+      sodiumNative().sodium_memzero(this.#state);
     }
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    sodium.sodium_memzero(this.#state);
+    sodiumNative().sodium_memzero(this.#state);
     callback(error);
   }
 
@@ -332,13 +333,13 @@ export class LibsodiumDecryptTransform extends Transform {
         `libsodium: damaged object: chunk ${this.#chunkIndex} (at byte ${at}) failed authentication; the object was modified or corrupted`,
       );
     }
-    if (this.#tag[0] === TAG_FINAL) this.#finalSeen = true;
+    if (this.#tag[0] === LIBSODIUM_TAG_FINAL) this.#finalSeen = true;
     this.#chunkIndex++;
   }
 
   #open(sealed: Buffer, plain: Buffer): boolean {
     try {
-      sodium.crypto_secretstream_xchacha20poly1305_pull(this.#state, plain, this.#tag, sealed, null);
+      sodiumNative().crypto_secretstream_xchacha20poly1305_pull(this.#state, plain, this.#tag, sealed, null);
       return true;
     } catch {
       return false;

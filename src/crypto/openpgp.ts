@@ -18,7 +18,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Transform } from 'node:stream';
-import * as openpgp from 'openpgp';
+import type * as openpgp from 'openpgp';
+import { openpgpLibrary } from '../native/lazy-require.ts';
 import { WalgError, errorMessage } from '../errors.ts';
 import type { Crypter } from './crypter.ts';
 import { WebStreamBridge } from './web-stream-bridge.ts';
@@ -68,8 +69,8 @@ const DECRYPT_CONFIG: openpgp.PartialConfig = {
   allowUnauthenticatedStream: true,
 };
 
-const AES128 = openpgp.enums.symmetric.aes128;
-const AES256 = openpgp.enums.symmetric.aes256;
+const AES128 = 7; // openpgp.enums.symmetric.aes128 (RFC 4880 §9.2)
+const AES256 = 9; // openpgp.enums.symmetric.aes256
 
 interface SelfSignatureSource {
   getPrimarySelfSignature(date?: Date): Promise<{ preferredSymmetricAlgorithms: number[] | null }>;
@@ -105,8 +106,8 @@ export class OpenPgpCrypter implements Crypter {
       const recipients = await this.recipients();
       const algorithm = await chooseSymmetricAlgorithm(recipients);
       const sessionKey = { data: new Uint8Array(randomBytes(algorithm === 'aes128' ? 16 : 32)), algorithm };
-      const message = await openpgp.createMessage({ binary: plaintext, format: 'binary', filename: '', date: new Date(0) });
-      return openpgp.encrypt({ message, encryptionKeys: recipients, sessionKey, format: 'binary', config: READ_CONFIG });
+      const message = await openpgpLibrary().createMessage({ binary: plaintext, format: 'binary', filename: '', date: new Date(0) });
+      return openpgpLibrary().encrypt({ message, encryptionKeys: recipients, sessionKey, format: 'binary', config: READ_CONFIG });
     }, (err) => this.#encryptionError(err));
   }
 
@@ -114,9 +115,9 @@ export class OpenPgpCrypter implements Crypter {
     let encryptedTo: string[] = [];
     return new WebStreamBridge(async (ciphertext) => {
       const keys = await this.decryptionKeys();
-      const message = await openpgp.readMessage({ binaryMessage: ciphertext, config: READ_CONFIG });
+      const message = await openpgpLibrary().readMessage({ binaryMessage: ciphertext, config: READ_CONFIG });
       encryptedTo = message.getEncryptionKeyIDs().map((id) => id.toHex().toUpperCase());
-      const { data } = await openpgp.decrypt({ message, decryptionKeys: keys, format: 'binary', config: DECRYPT_CONFIG });
+      const { data } = await openpgpLibrary().decrypt({ message, decryptionKeys: keys, format: 'binary', config: DECRYPT_CONFIG });
       return data;
     }, (err) => this.#decryptionError(err, encryptedTo));
   }
@@ -159,7 +160,7 @@ export class OpenPgpCrypter implements Crypter {
       }
       for (const part of key.getKeys()) hashIteratedS2kInPieces(part.keyPacket);
       try {
-        unlocked.push(await openpgp.decryptKey({ privateKey: key, passphrase: this.#passphrase, config: READ_CONFIG }));
+        unlocked.push(await openpgpLibrary().decryptKey({ privateKey: key, passphrase: this.#passphrase, config: READ_CONFIG }));
       } catch (err) {
         const detail = errorMessage(err);
         if (/passphrase|checksum/i.test(detail)) {
@@ -175,7 +176,7 @@ export class OpenPgpCrypter implements Crypter {
 
   async #readKeyRing(armor: string): Promise<openpgp.Key[]> {
     try {
-      return await openpgp.readKeys({ armoredKeys: armor, config: READ_CONFIG });
+      return await openpgpLibrary().readKeys({ armoredKeys: armor, config: READ_CONFIG });
     } catch (err) {
       throw new WalgError(
         `openpgp: ${this.#source.description} is not a usable ASCII-armored OpenPGP key ring (${errorMessage(err)}); ` +

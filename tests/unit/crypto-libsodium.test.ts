@@ -16,7 +16,21 @@ import {
   loadLibsodiumKey,
   LIBSODIUM_CIPHERTEXT_CHUNK_BYTES,
   LIBSODIUM_HEADER_BYTES,
+  LIBSODIUM_KEY_BYTES,
+  LIBSODIUM_STATE_BYTES,
+  LIBSODIUM_TAG_BYTES,
+  LIBSODIUM_TAG_FINAL,
+  LIBSODIUM_TAG_MESSAGE,
 } from '../../src/crypto/libsodium.ts';
+
+test('the secretstream sizes written as literals (so sodium loads lazily) equal sodium-native\'s', () => {
+  assert.equal(LIBSODIUM_HEADER_BYTES, sodium.crypto_secretstream_xchacha20poly1305_HEADERBYTES);
+  assert.equal(LIBSODIUM_TAG_BYTES, sodium.crypto_secretstream_xchacha20poly1305_ABYTES);
+  assert.equal(LIBSODIUM_KEY_BYTES, sodium.crypto_secretstream_xchacha20poly1305_KEYBYTES);
+  assert.equal(LIBSODIUM_STATE_BYTES, sodium.crypto_secretstream_xchacha20poly1305_STATEBYTES);
+  assert.equal(LIBSODIUM_TAG_MESSAGE, sodium.crypto_secretstream_xchacha20poly1305_TAG_MESSAGE);
+  assert.equal(LIBSODIUM_TAG_FINAL, sodium.crypto_secretstream_xchacha20poly1305_TAG_FINAL);
+});
 
 const KEY = Buffer.from('8L6DsZI/Ff3eRywJbLknqTc2WJWQy3DUoHQawdQH+Ww=', 'base64');
 const crypter = new LibsodiumCrypter(KEY);
