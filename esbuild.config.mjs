@@ -42,6 +42,39 @@ const embeddedAddonLoaders = {
   },
 };
 
+// ssh2 instantiates a WebAssembly poly1305 at load; under --jitless WebAssembly does not exist, so the module is
+// replaced by one whose use fails with a clear message. Only the chacha20-poly1305@openssh.com cipher needs it,
+// and walnut's SFTP driver does not offer that cipher.
+const ssh2WasmPoly1305 = {
+  name: 'ssh2-no-wasm-poly1305',
+  setup(build) {
+    build.onLoad({ filter: /node_modules[\\/]ssh2[\\/]lib[\\/]protocol[\\/]crypto[\\/]poly1305\.js$/ }, () => ({
+      contents: "module.exports = () => Promise.resolve({ _malloc: () => 0, cwrap: () => () => { throw new Error('chacha20-poly1305 is not available in this build'); }, HEAPU8: new Uint8Array(16) });",
+      loader: 'js',
+    }));
+  },
+};
+
+// src/native/lazy-require.ts loads heavy modules on first use through createRequire(import.meta.url), which a
+// CJS bundle cannot resolve; here its calls become plain require()s, so esbuild bundles those modules and
+// still initialises them only when the function is first called.
+const lazyRequireForBundle = {
+  name: 'lazy-require-for-bundle',
+  setup(build) {
+    build.onLoad({ filter: /src[\\/]native[\\/]lazy-require\.ts$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      const rewritten = source
+        .replace(/^import \{ createRequire \} from 'node:module';$/m, '')
+        .replace(/^const requireHere = createRequire\(import\.meta\.url\);$/m, '')
+        .replaceAll('requireHere(', 'require(');
+      if (rewritten.includes('requireHere') || rewritten.includes('import.meta')) {
+        throw new Error(`${args.path}: lazy-require rewrite did not apply; update esbuild.config.mjs`);
+      }
+      return { contents: rewritten, loader: 'ts' };
+    });
+  },
+};
+
 export function esbuildOptions({ version, revision, buildDate, entry = 'src/main.ts', outfile = 'build/walnut.cjs' }) {
   return {
     entryPoints: [join(root, entry)],
@@ -59,13 +92,18 @@ export function esbuildOptions({ version, revision, buildDate, entry = 'src/main
     // without its sshcrypto.node); our own addons are loaded through embeddedAddonLoaders, not plain requires.
     external: ['pg-native', 'cpu-features', '*.node', 'electron'],
     // openpgp's ESM build calls createRequire(import.meta.url) at load, which a CJS bundle cannot satisfy.
-    alias: { openpgp: nm('openpgp/dist/node/openpgp.min.cjs') },
+    // @azure/* resolve to their ESM builds by default, which pull in top-level await helpers; take the CJS ones.
+    alias: {
+      openpgp: nm('openpgp/dist/node/openpgp.min.cjs'),
+      '@azure/storage-blob': nm('@azure/storage-blob/dist/commonjs/index.js'),
+      '@azure/storage-common': nm('@azure/storage-common/dist/commonjs/index.js'),
+    },
     define: {
       __WALNUT_VERSION__: JSON.stringify(version),
       __WALNUT_REVISION__: JSON.stringify(revision),
       __WALNUT_BUILD_DATE__: JSON.stringify(buildDate),
       __WALNUT_ADDON_ASSETS__: JSON.stringify(addonAssetKeys()),
     },
-    plugins: [embeddedAddonLoaders],
+    plugins: [embeddedAddonLoaders, ssh2WasmPoly1305, lazyRequireForBundle],
   };
 }

@@ -26,6 +26,8 @@ export const bakedExecArgv = [
   '--max-semi-space-size=2',
   '--v8-pool-size=1',
   '--stack-size=2000',
+  // SDKs' deprecation notices (e.g. ssh2's Buffer() use) would otherwise print to stderr, where WAL-G prints nothing.
+  '--no-deprecation',
 ];
 
 function git(args) {
@@ -62,7 +64,7 @@ async function buildSea({ entry, bundle, output }) {
         main: join(root, bundleFile),
         output: blob,
         disableExperimentalSEAWarning: true,
-        useCodeCache: false,
+        useCodeCache: true,
         useSnapshot: false,
         execArgv: bakedExecArgv,
         // A user's NODE_OPTIONS must not change how the archiver behaves (WAL-G has no such knob either).
@@ -73,7 +75,7 @@ async function buildSea({ entry, bundle, output }) {
       2,
     ),
   );
-  execFileSync(nodeBinary, ['--experimental-sea-config', seaConfig], { stdio: 'inherit' });
+  execFileSync(nodeBinary, [...bakedExecArgv, '--experimental-sea-config', seaConfig], { stdio: 'inherit' });
 
   const target = join(root, output);
   const tmp = `${target}.${process.pid}.tmp`;

@@ -41,6 +41,9 @@ async function openDriver(prefix: StoragePrefix, getSetting: SettingLookup): Pro
     if (prefix.kind === 'file') return await openFileStorage(prefix.value);
     if (prefix.kind === 's3') return await (await import('./s3.ts')).openS3Storage(prefix.value, getSetting);
     if (prefix.kind === 'swift') return await (await import('./swift.ts')).openSwiftStorage(prefix.value, getSetting);
+    if (prefix.kind === 'gs') return await (await import('./gcs.ts')).openGcsStorage(prefix.value, getSetting);
+    if (prefix.kind === 'az') return await (await import('./azure.ts')).openAzureStorage(prefix.value, getSetting);
+    if (prefix.kind === 'ssh') return await (await import('./sftp.ts')).openSftpStorage(prefix.value, getSetting);
     // Parse now so a malformed prefix is reported in WAL-G's words even before the driver exists.
     parseStoragePrefix(prefix.kind, prefix.value, { gcsNormalizePrefix: gcsNormalizePrefix(prefix.kind, getSetting) });
   } catch (error) {
