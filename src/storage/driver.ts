@@ -13,6 +13,8 @@ export interface ObjectInfo {
   key: string;
   size: number;
   modified: Date;
+  /** Epoch nanoseconds of `modified`, when the backend knows more than milliseconds (the file backend does). */
+  modifiedNanoseconds?: bigint;
 }
 
 /** A sub-folder seen by a non-recursive listing; `key` ends with '/'. */
@@ -174,7 +176,7 @@ export class Folder {
     const cut = this.path.length;
     for await (const entry of this.driver.list(this.path + folderPath(prefix), options)) {
       if (entry.kind === 'object') {
-        yield { kind: 'object', key: entry.key.slice(cut), size: entry.size, modified: entry.modified };
+        yield { kind: 'object', key: entry.key.slice(cut), size: entry.size, modified: entry.modified, modifiedNanoseconds: entry.modifiedNanoseconds };
       } else {
         yield { kind: 'folder', key: entry.key.slice(cut) };
       }
@@ -184,7 +186,7 @@ export class Folder {
   async stat(key: string): Promise<ObjectInfo | undefined> {
     const info = await this.driver.stat(this.path + key);
     if (info === undefined) return undefined;
-    return { kind: 'object', key, size: info.size, modified: info.modified };
+    return { kind: 'object', key, size: info.size, modified: info.modified, modifiedNanoseconds: info.modifiedNanoseconds };
   }
 
   async exists(key: string): Promise<boolean> {

@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { link, lstat, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import type { Stats } from 'node:fs';
+import type { BigIntStats, Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { WalgError, errorMessage } from '../errors.ts';
 import { log } from '../log/logger.ts';
@@ -93,7 +93,7 @@ export class FileStorageDriver implements StorageDriver {
       }
       const info = await objectStats(join(directory, entry.name));
       if (info === undefined) continue; // removed while we were listing
-      yield { kind: 'object', key, size: info.size, modified: info.mtime };
+      yield { kind: 'object', key, size: Number(info.size), modified: millisecondDate(info.mtimeNs), modifiedNanoseconds: info.mtimeNs };
     }
   }
 
@@ -122,16 +122,16 @@ export class FileStorageDriver implements StorageDriver {
 
   async stat(key: string): Promise<ObjectInfo | undefined> {
     const path = this.filePath(key);
-    let info: Stats;
+    let info: BigIntStats;
     try {
-      info = await stat(path);
+      info = await stat(path, { bigint: true });
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
       throw new WalgError(`unable to get file stats ${key}: ${pathErrorText('stat', path, error)}`, 1, { cause: error });
     }
     if (info.isDirectory()) return undefined;
-    return { kind: 'object', key, size: info.size, modified: info.mtime };
+    return { kind: 'object', key, size: Number(info.size), modified: millisecondDate(info.mtimeNs), modifiedNanoseconds: info.mtimeNs };
   }
 
   async get(key: string, options?: GetOptions): Promise<Readable> {
@@ -351,12 +351,24 @@ async function syncDirectory(directory: string): Promise<void> {
   }
 }
 
-/** A listed file's size and time: a symbolic link reports its target, or itself when the target is no file. */
-async function objectStats(path: string): Promise<Stats | undefined> {
-  const target = await statOrUndefined(path);
-  if (target !== undefined && !target.isDirectory()) return target;
+/** The Date Node's regular stats would give for a nanosecond time (rounded to the nearest millisecond). */
+function millisecondDate(nanoseconds: bigint): Date {
+  return new Date(Math.round(Number(nanoseconds / 1000n) / 1000));
+}
+
+/**
+ * A listed file's size and time (bigint stats: nanosecond mtimes, which backup-list shows and LATEST compares): a
+ * symbolic link reports its target, or itself when the target is no file.
+ */
+async function objectStats(path: string): Promise<BigIntStats | undefined> {
   try {
-    return await lstat(path);
+    const target = await stat(path, { bigint: true });
+    if (!target.isDirectory()) return target;
+  } catch {
+    // a dangling link: fall back to the link itself
+  }
+  try {
+    return await lstat(path, { bigint: true });
   } catch {
     return undefined;
   }

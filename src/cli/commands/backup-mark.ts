@@ -1,8 +1,14 @@
-// `wal-g backup-mark`: marks a backup permanent or impermanent (not written yet).
+// `wal-g backup-mark`: marks a backup permanent (with the backups it increments from) or impermanent.
 
-import { notImplemented } from '../../errors.ts';
+import { markBackup } from '../../backup/mark.ts';
+import { openPrimaryStorage } from '../../objects/configured.ts';
 import type { CommandContext } from '../context.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('backup-mark');
+export async function run(context: CommandContext): Promise<void> {
+  const root = await openPrimaryStorage(context.settings);
+  try {
+    await markBackup(root, context.args[0], context.flags.impermanent !== true);
+  } finally {
+    await root.close();
+  }
 }

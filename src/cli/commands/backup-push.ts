@@ -1,8 +1,27 @@
-// `wal-g backup-push`: makes a base backup of PostgreSQL and uploads it (not written yet).
+// `wal-g backup-push [db_directory]`: makes a base backup of PostgreSQL — from the data directory, or streamed over
+// the replication protocol when none is given — and uploads it.
 
-import { notImplemented } from '../../errors.ts';
+import { runBackupPush } from '../../backup-push/backup-push.ts';
 import type { CommandContext } from '../context.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('backup-push');
+export async function run(context: CommandContext): Promise<void> {
+  const { flags } = context;
+  await runBackupPush({
+    dataDirectory: context.args[0],
+    settings: context.settings,
+    env: context.env,
+    permanent: flags.permanent === true,
+    full: flags.full === true,
+    verify: flags.verify === true,
+    storeAllCorrupt: flags['store-all-corrupt'] === true,
+    ratingComposer: flags['rating-composer'] === true,
+    copyComposer: flags['copy-composer'] === true,
+    databaseComposer: flags['database-composer'] === true,
+    deltaFromName: String(flags['delta-from-name'] ?? ''),
+    deltaFromUserData: String(flags['delta-from-user-data'] ?? ''),
+    addUserData: String(flags['add-user-data'] ?? ''),
+    withoutFilesMetadata: flags['without-files-metadata'] === true,
+    targetStorage: String(flags['target-storage'] ?? ''),
+    turbo: flags.turbo === true,
+  });
 }
