@@ -1,8 +1,9 @@
-// `wal-g st check read`: checks that the storage can be listed and objects exist (not written yet).
+// `wal-g st check read [names]`: checks that the storage can be listed and that the named objects exist.
 
-import { notImplemented } from '../../errors.ts';
 import type { CommandContext } from '../context.ts';
+import { checkRead } from '../../st/check.ts';
+import { onStorage } from '../../st/storages.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('st check read');
+export async function run(context: CommandContext): Promise<void> {
+  await onStorage(context.settings, String(context.flags.target), (folder) => checkRead(folder, context.args));
 }

@@ -1,8 +1,9 @@
-// `wal-g st check write`: checks that the storage accepts writes (not written yet).
+// `wal-g st check write`: checks that the storage accepts a new object and its deletion.
 
-import { notImplemented } from '../../errors.ts';
 import type { CommandContext } from '../context.ts';
+import { checkWrite } from '../../st/check.ts';
+import { onStorage } from '../../st/storages.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('st check write');
+export async function run(context: CommandContext): Promise<void> {
+  await onStorage(context.settings, String(context.flags.target), (folder) => checkWrite(folder));
 }

@@ -1,8 +1,13 @@
-// `wal-g st transfer backups`: moves complete backups to another storage (not written yet).
+// `wal-g st transfer backups [name] --source s [--target t]`: moves complete backups, sentinel last, between storages.
 
-import { notImplemented } from '../../errors.ts';
 import type { CommandContext } from '../context.ts';
+import { BACKUPS_FOLDER, planBackups } from '../../st/transfer.ts';
+import { transferMissing } from './st-transfer-common.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('st transfer backups');
+export async function run(context: CommandContext): Promise<void> {
+  const maxFiles = Number(context.flags['max-files']);
+  const backupName = context.args[0] ?? '';
+  // WAL-G: a named backup is one backup, whatever --max-backups says.
+  const maxBackups = backupName === '' ? Number(context.flags['max-backups']) : 1;
+  await transferMissing(context, BACKUPS_FOLDER, (missing) => planBackups(missing, backupName, maxFiles, maxBackups));
 }
