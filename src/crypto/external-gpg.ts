@@ -1,12 +1,12 @@
 // The deprecated GPG_KEY_ID path: the key ring is exported from the local gpg installation, as WAL-G does.
 
-import { spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { WalgError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import type { OpenPgpKeySource } from './openpgp.ts';
+import { nodeChildProcess } from '../native/lazy-builtins.ts';
 
 /** WAL-G's warning, printed when the legacy path is chosen. */
 export const DEPRECATED_EXTERNAL_GPG_MESSAGE =
@@ -51,7 +51,7 @@ export function externalGpgKeySource(keyId: string, options: ExternalGpgOptions 
 
 // `gpg --export` of an unknown id exits 0 and only complains on stderr, so stderr counts as failure there.
 function runGpgExport(gpgBinary: string, args: string[], stderrIsFailure: boolean): string {
-  const result = spawnSync(gpgBinary, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 });
+  const result = nodeChildProcess().spawnSync(gpgBinary, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 16 << 20 });
   const stderr = (result.stderr ?? '').trim();
   if (result.error) {
     throw new WalgError(`cannot run ${gpgBinary} ${args.join(' ')}: ${result.error.message}; is gpg installed?`);

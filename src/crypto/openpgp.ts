@@ -15,7 +15,6 @@
 // does too) and fails the stream at the end if it does not match; consumers must treat a stream error as
 // "discard everything written". Without that option openpgp would buffer the whole plaintext.
 
-import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Transform } from 'node:stream';
 import type * as openpgp from 'openpgp';
@@ -23,6 +22,7 @@ import { openpgpLibrary } from '../native/lazy-require.ts';
 import { WalgError, errorMessage } from '../errors.ts';
 import type { Crypter } from './crypter.ts';
 import { WebStreamBridge } from './web-stream-bridge.ts';
+import { nodeCrypto } from '../native/lazy-builtins.ts';
 
 /** Where the armored key ring comes from; the legacy external-gpg path exports different texts per direction. */
 export interface OpenPgpKeySource {
@@ -105,7 +105,7 @@ export class OpenPgpCrypter implements Crypter {
     return new WebStreamBridge(async (plaintext) => {
       const recipients = await this.recipients();
       const algorithm = await chooseSymmetricAlgorithm(recipients);
-      const sessionKey = { data: new Uint8Array(randomBytes(algorithm === 'aes128' ? 16 : 32)), algorithm };
+      const sessionKey = { data: new Uint8Array(nodeCrypto().randomBytes(algorithm === 'aes128' ? 16 : 32)), algorithm };
       const message = await openpgpLibrary().createMessage({ binary: plaintext, format: 'binary', filename: '', date: new Date(0) });
       return openpgpLibrary().encrypt({ message, encryptionKeys: recipients, sessionKey, format: 'binary', config: READ_CONFIG });
     }, (err) => this.#encryptionError(err));
@@ -251,7 +251,7 @@ function hashIteratedS2kInPieces(keyPacket: unknown): void {
     let produced = 0;
     // Each further digest is taken over one more leading zero byte (RFC 4880 §3.7.1.1).
     for (let zeros = 0; produced < keyBytes; zeros++) {
-      const hash = createHash(hashName);
+      const hash = nodeCrypto().createHash(hashName);
       hash.update(Buffer.alloc(zeros));
       let left = count;
       while (left > 0) {

@@ -6,12 +6,12 @@
 // the write check only when the upload and the delete both succeed within the timeout: a full or read-only
 // storage is what failover storages exist for.
 
-import { randomFillSync } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { errorMessage } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import type { Folder } from '../storage/driver.ts';
 import { goQuote } from '../storage/go-text.ts';
+import { nodeCrypto } from '../native/lazy-builtins.ts';
 
 export const CHECK_OBJECT_NAME = 'wal-g_storage_check';
 const RANDOM_CHUNK_SIZE = 64 * 1024;
@@ -33,7 +33,7 @@ export function randomBody(size: number): Readable {
         return;
       }
       const chunk = Buffer.allocUnsafe(Math.min(RANDOM_CHUNK_SIZE, remaining));
-      randomFillSync(chunk);
+      nodeCrypto().randomFillSync(chunk);
       remaining -= chunk.length;
       this.push(chunk);
     },

@@ -6,9 +6,9 @@
 // hashes the backend name, the prefix and the backend's non-secret settings instead. Those keys differ from
 // WAL-G's, which only costs one extra explicit check when both tools use the same cache file.
 
-import { createHash } from 'node:crypto';
 import { SECRET_SETTING_NAMES } from '../config/settings-table.ts';
 import { fileStorageRoot, type StorageKind } from '../storage/prefix.ts';
+import { nodeCrypto } from '../native/lazy-builtins.ts';
 
 /** The storage type names WAL-G's adapters hash under. */
 const WALG_STORAGE_TYPE: Readonly<Record<StorageKind, string>> = {
@@ -28,7 +28,7 @@ function goJsonString(text: string): string {
 
 /** WAL-G's storage.ComputeConfigHash: hex md5 of the type name followed by the config's JSON. */
 function computeConfigHash(storageType: string, configJson: string): string {
-  return createHash('md5').update(storageType).update(configJson).digest('hex');
+  return nodeCrypto().createHash('md5').update(storageType).update(configJson).digest('hex');
 }
 
 /**

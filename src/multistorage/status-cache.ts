@@ -7,11 +7,11 @@
 
 import { readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, basename } from 'node:path';
-import { randomBytes } from 'node:crypto';
 import { errorMessage } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { compareKeys } from '../storage/driver.ts';
 import { goQuote, pathErrorText } from '../storage/go-text.ts';
+import { nodeCrypto } from '../native/lazy-builtins.ts';
 
 /** Thresholds and smoothing ranges of the aliveness average (WALG_FAILOVER_STORAGES_CACHE_EMA_*). */
 export interface EmaParams {
@@ -326,7 +326,7 @@ export class StatusCacheFile {
   }
 
   write(statuses: StatusMap, now: number): void {
-    const temporary = join(dirname(this.path), `.${basename(this.path)}.${randomBytes(6).toString('hex')}.tmp`);
+    const temporary = join(dirname(this.path), `.${basename(this.path)}.${nodeCrypto().randomBytes(6).toString('hex')}.tmp`);
     try {
       writeFileSync(temporary, encodeStatusFile(statuses), { mode: 0o666 });
       renameSync(temporary, this.path);

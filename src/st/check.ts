@@ -1,11 +1,11 @@
 // `st check read` and `st check write`: probes that the storage can be listed and read, and written.
 
-import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { WalgError, errorMessage } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import type { Folder } from '../storage/driver.ts';
 import { listLevel } from './listing.ts';
+import { nodeCrypto } from '../native/lazy-builtins.ts';
 
 /** `st check read [names]`: the root can be listed and every named object exists. */
 export async function checkRead(folder: Folder, names: readonly string[]): Promise<void> {
@@ -30,7 +30,7 @@ export async function checkRead(folder: Folder, names: readonly string[]): Promi
 
 /** 32 hex characters, like WAL-G's randomName(32). */
 function randomObjectName(): string {
-  return randomBytes(16).toString('hex');
+  return nodeCrypto().randomBytes(16).toString('hex');
 }
 
 /**

@@ -4,7 +4,6 @@
 // same directory, fsyncs it, renames it over the final name and fsyncs the directory: a reader (or a crash) never
 // sees a half-written WAL segment or sentinel. Listings skip those temporary names.
 
-import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { link, lstat, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
@@ -16,6 +15,7 @@ import { NotFoundError, ObjectExistsError, checkRange, compareKeys } from './dri
 import type { GetOptions, ListEntry, ListOptions, ObjectInfo, PutOptions, StorageDriver } from './driver.ts';
 import { errorCode, goQuote, pathErrorText } from './go-text.ts';
 import { fileStorageRoot } from './prefix.ts';
+import { nodeCrypto } from '../native/lazy-builtins.ts';
 
 /** WAL-G creates storage directories with this mode (before the umask). */
 export const DIRECTORY_MODE = 0o755;
@@ -37,7 +37,7 @@ export function isTemporaryName(name: string): boolean {
 }
 
 function temporaryNameFor(name: string): string {
-  const suffix = `${TEMPORARY_MARKER}${randomBytes(8).toString('hex')}`;
+  const suffix = `${TEMPORARY_MARKER}${nodeCrypto().randomBytes(8).toString('hex')}`;
   let base = name;
   // Keep the temporary name within NAME_MAX even for very long object names (counted in UTF-8 bytes).
   while (Buffer.byteLength(`.${base}${suffix}`) > NAME_MAX) base = base.slice(0, -1);

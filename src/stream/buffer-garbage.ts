@@ -1,8 +1,7 @@
 // Keeps short-lived stage outputs from piling up: asks V8 to collect after every BUFFER_GARBAGE_LIMIT bytes handed out.
 
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { BUFFER_GARBAGE_LIMIT } from './memory-budget.ts';
+import { nodeV8, nodeVm } from '../native/lazy-builtins.ts';
 
 type Collector = (options: { type: 'minor' | 'major'; execution: 'sync' }) => void;
 
@@ -23,9 +22,9 @@ function obtainCollector(): Collector | null {
   if (collector !== undefined) return collector;
   try {
     // The documented way to reach gc() without the command-line flag; the flag is put back right after.
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as unknown;
-    setFlagsFromString('--no-expose-gc');
+    nodeV8().setFlagsFromString('--expose-gc');
+    const gc = nodeVm().runInNewContext('gc') as unknown;
+    nodeV8().setFlagsFromString('--no-expose-gc');
     collector = typeof gc === 'function' ? (gc as Collector) : null;
   } catch {
     collector = null;

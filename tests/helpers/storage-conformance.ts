@@ -64,9 +64,14 @@ function manualBody(): Readable {
   return new Readable({ read() {} });
 }
 
-/** Gives the driver time to consume what was pushed so far. */
-async function letTheDriverWork(): Promise<void> {
+/**
+ * Gives the driver time to consume what was pushed so far: at least 50 ms, and until the body has been read
+ * from (on a loaded machine the driver may take longer to start reading, and destroying the body before
+ * anyone listens would raise the error as uncaught instead of through the put).
+ */
+async function letTheDriverWork(body?: Readable): Promise<void> {
   await sleep(50);
+  for (let waited = 0; body !== undefined && body.readableLength > 0 && waited < 10_000; waited += 20) await sleep(20);
 }
 
 export function storageConformance(
@@ -332,7 +337,7 @@ export function storageConformance(
         const body = manualBody();
         const putting = folder.put('wal_005/000000010000000000000002.lz4', body);
         body.push(randomBytes(256 * 1024));
-        await letTheDriverWork();
+        await letTheDriverWork(body);
         body.destroy(new Error('compression failed midway'));
         await assert.rejects(putting, /compression failed midway/);
         assert.equal(await folder.stat('wal_005/000000010000000000000002.lz4'), undefined);
@@ -346,7 +351,7 @@ export function storageConformance(
         const body = manualBody();
         const putting = folder.put('sentinel.json', body);
         body.push(Buffer.from('partial new'));
-        await letTheDriverWork();
+        await letTheDriverWork(body);
         body.destroy(new Error('upstream broke'));
         await assert.rejects(putting, /upstream broke/);
         assert.equal(await getText(folder, 'sentinel.json'), 'complete old object');
@@ -362,7 +367,8 @@ export function storageConformance(
         const puttingReplacement = folder.put('replaced', replacing);
         fresh.push(Buffer.from('first half, '));
         replacing.push(Buffer.from('next '));
-        await letTheDriverWork();
+        await letTheDriverWork(fresh);
+        await letTheDriverWork(replacing);
 
         assert.equal(await folder.stat('dir/fresh'), undefined);
         await assert.rejects(folder.get('dir/fresh'), NotFoundError);
