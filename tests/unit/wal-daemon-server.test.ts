@@ -47,7 +47,7 @@ async function startDaemon(
   const daemon = new WalDaemon({
     socketPath,
     settings,
-    storage: { root: new Folder(driver), name: 'default' },
+    storage: { root: new Folder(driver), name: 'default', close: async () => {} },
     watchdogIntervalMs: options.watchdogIntervalMs,
     notify: options.notify,
   });
@@ -189,7 +189,7 @@ describe('wal-g daemon', () => {
     const socketPath = join(makeTempDir({ prefix: 'walnut-sock-' }), 'walg.sock');
     writeFileSync(socketPath, 'left over');
     const settings = loadSettings({ flagValues: new Map(), env: {}, homeDir: makeTempDir() });
-    const daemon = new WalDaemon({ socketPath, settings, storage: { root: new Folder(new MemoryStorageDriver()), name: 'default' } });
+    const daemon = new WalDaemon({ socketPath, settings, storage: { root: new Folder(new MemoryStorageDriver()), name: 'default', close: async () => {} } });
     await daemon.listen();
     t.after(() => daemon.close());
     assert.equal(await exchange(socketPath, Buffer.concat([check(), Buffer.from([0x58, 0, 3])])), 'OE');

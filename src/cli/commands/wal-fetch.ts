@@ -9,14 +9,12 @@ import { walSegmentSizeFromSetting } from '../../wal/names.ts';
 import { spawnPrefetchProcess } from '../../wal/prefetch.ts';
 import { shouldPrefetch } from '../../wal/prefetch-names.ts';
 import { WAL_FOLDER } from '../../wal/push.ts';
-import { openWalStorage } from '../../wal/wal-storage.ts';
+import { openWalStorageForRead } from '../../wal/wal-storage.ts';
 import type { CommandContext } from '../context.ts';
 
 export async function run(context: CommandContext): Promise<void> {
   const { settings } = context;
-  const storage = await openWalStorage(settings, String(context.flags['target-storage'] ?? '')).catch((error: unknown) => {
-    throw new WalgError(`Failed to configure multi-storage: ${errorMessage(error)}`, 1, { cause: error });
-  });
+  const storage = await openWalStorageForRead(settings, String(context.flags['target-storage'] ?? ''), 'Failed to configure multi-storage: ');
   const [walName] = context.args;
   const destination = resolveDestination(context.args[1]);
   try {
@@ -29,7 +27,7 @@ export async function run(context: CommandContext): Promise<void> {
       prefetchDirSetting: settings.lookupValue('WALG_PREFETCH_DIR'),
     });
   } finally {
-    await storage.root.close();
+    await storage.close();
     startPrefetch(context, walName, destination);
   }
 }

@@ -7,15 +7,13 @@ import { configuredCrypter } from '../../objects/configured.ts';
 import { walSegmentSizeFromSetting } from '../../wal/names.ts';
 import { prefetchFollowingWals } from '../../wal/prefetch.ts';
 import { WAL_FOLDER } from '../../wal/push.ts';
-import { openWalStorage } from '../../wal/wal-storage.ts';
+import { openWalStorageForRead } from '../../wal/wal-storage.ts';
 import type { CommandContext } from '../context.ts';
 
 export async function run(context: CommandContext): Promise<void> {
   usePrefetchLogging();
   const { settings } = context;
-  const storage = await openWalStorage(settings, String(context.flags['target-storage'] ?? '')).catch((error: unknown) => {
-    throw new WalgError(`Failed to configure multi-storage: ${errorMessage(error)}`, 1, { cause: error });
-  });
+  const storage = await openWalStorageForRead(settings, String(context.flags['target-storage'] ?? ''), 'Failed to configure multi-storage: ');
   try {
     let concurrency: number;
     try {
@@ -33,6 +31,6 @@ export async function run(context: CommandContext): Promise<void> {
       crypter: configuredCrypter(settings),
     });
   } finally {
-    await storage.root.close();
+    await storage.close();
   }
 }
