@@ -27,11 +27,12 @@ install -m 755 dist/wal-g "$work/wal-g"
 walg="$work/wal-g --config $work/walg.json"
 cat > "$work/walg.json" <<JSON
 { "WALG_FILE_PREFIX": "$work/storage", "WALG_COMPRESSION_METHOD": "lz4", "PGHOST": "$work", "PGPORT": "$port",
-  "PGUSER": "postgres", "WALG_ADDON_DIR": "$work/addons" }
+  "PGUSER": "postgres" }
 JSON
-mkdir -p "$work/storage" "$work/addons"
+mkdir -p "$work/storage"
 chown -R "$user" "$work"
-as() { runuser -u "$user" -- "$@"; }
+# The native addons unpack into the work directory (WALG_ADDON_DIR is read from the environment only).
+as() { runuser -u "$user" -- env WALG_ADDON_DIR="$work/addons" "$@"; }
 sql() { as "$pgbin/psql" -h "$work" -p "$port" -U postgres -d postgres -XAtqc "$1"; }
 state() { sql "SELECT md5(string_agg(aid::text || ':' || abalance, ',' ORDER BY aid)) FROM pgbench_accounts"; }
 step() { printf '\n== %s\n' "$*"; }
@@ -51,18 +52,9 @@ CONF
 as "$pgbin/pg_ctl" -D "$primary" -l "$work/primary.log" -w start >/dev/null
 as "$pgbin/pgbench" -h "$work" -p "$port" -U postgres -i -s 5 -q postgres 2>&1 | tail -1
 
-step "base backup"
-if as $walg backup-push "$primary" > "$work/backup.log" 2>&1; then
-  tail -1 "$work/backup.log"
-  backup=walnut
-elif grep -q 'not implemented yet' "$work/backup.log"; then
-  echo "(backup-push is not built yet: taking the base copy with pg_basebackup; WAL still goes through wal-g)"
-  as "$pgbin/pg_basebackup" -h "$work" -p "$port" -U postgres -D "$work/basecopy" -X none -c fast
-  backup=pg_basebackup
-else
-  cat "$work/backup.log" >&2
-  exit 1
-fi
+step "base backup: wal-g backup-push"
+as $walg backup-push "$primary" 2>&1 | tail -1
+as $walg backup-list
 
 step "more changes after the backup (pgbench, 10 s), then switch WAL"
 as "$pgbin/pgbench" -h "$work" -p "$port" -U postgres -T 10 -c 2 postgres 2>&1 | grep -E 'tps|transactions actually'
@@ -73,11 +65,7 @@ as "$pgbin/pg_ctl" -D "$primary" -m fast -w stop >/dev/null   # the archiver shi
 echo "archived: $(ls "$work/storage/wal_005" | wc -l) WAL objects; failures: $(grep -c 'archive command failed' "$work/primary.log" || true)"
 
 step "restore to a new directory and replay with restore_command = 'wal-g wal-fetch %f %p'"
-if [[ $backup == walnut ]]; then
-  as $walg backup-fetch "$restored" LATEST 2>&1 | tail -1
-else
-  as cp -a "$work/basecopy" "$restored"
-fi
+as $walg backup-fetch "$restored" LATEST 2>&1 | tail -1
 chmod 700 "$restored"
 cat >> "$restored/postgresql.conf" <<CONF
 restore_command = '$walg wal-fetch %f %p'

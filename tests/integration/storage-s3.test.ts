@@ -351,7 +351,9 @@ function* generatedChunks(total: number): Generator<Buffer> {
 }
 
 async function bigTransferChild(settings: Settings): Promise<void> {
-  const folder = await openStorage({ kind: 's3', value: settings.prefix }, lookup(settings));
+  // The Swift tests run this child too, for the native API (WALNUT_STORAGE_KIND=swift).
+  const kind = (settings.WALNUT_STORAGE_KIND ?? 's3') as 's3' | 'swift';
+  const folder = await openStorage({ kind, value: settings.prefix }, lookup(settings));
   if (process.env.WALNUT_DEBUG_MEMORY) {
     process.stderr.write(`after open: peak ${Math.round(peakRss() / MiB)} MiB\n`);
     setInterval(() => {

@@ -3,11 +3,13 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { Server } from 'node:http';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { Folder } from '../../src/storage/driver.ts';
 import { openStorage } from '../../src/storage/open.ts';
 import { detectAuthVersion, openSwiftStorage, readSwiftAuthSettings } from '../../src/storage/swift.ts';
@@ -56,7 +58,28 @@ async function swiftRequest(method: string, path: string, query = ''): Promise<R
 
 storageConformance('Swift (native API, tempauth)', () => freshFolder(), { manyKeys: 1010 });
 
+/** Same limit and child as the S3 test's 1 GiB transfer (tests/integration/storage-s3.test.ts, run as a script). */
+const BIG_TRANSFER_RSS_LIMIT = 256 * MiB;
+
 describe('Swift driver on a real Swift', () => {
+  test(`a 1 GiB streamed upload and download stays under ${BIG_TRANSFER_RSS_LIMIT / MiB} MiB of RSS`, { timeout: 300_000 }, async () => {
+    const settings = { ...v1Settings(), WALNUT_STORAGE_KIND: 'swift', prefix: freshPrefix() };
+    const child = spawn(process.execPath, [fileURLToPath(new URL('./storage-s3.test.ts', import.meta.url))], {
+      env: { ...process.env, WALNUT_S3_BIG_TRANSFER: JSON.stringify(settings) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+    assert.equal(code, 0, `the transfer child failed:\n${stderr}`);
+    const report = JSON.parse(stdout.trim().split('\n').at(-1) ?? '') as { bytes: number; uploadedHash: string; downloadedHash: string; peakRss: number };
+    assert.equal(report.bytes, 1024 * MiB);
+    assert.equal(report.uploadedHash, report.downloadedHash);
+    assert.ok(report.peakRss < BIG_TRANSFER_RSS_LIMIT, `peak RSS ${Math.round(report.peakRss / MiB)} MiB`);
+  });
+
   test('object names are the prefix path plus the key, as WAL-G builds them', async () => {
     const folder = await openStorage({ kind: 'swift', value: `swift://${CONTAINER}/layout-${process.pid}` }, lookup(v1Settings()));
     await folder.subFolder('wal_005').put('000000010000000000000001.br', bodyOf('abc'));
