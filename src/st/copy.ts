@@ -15,7 +15,7 @@ import { pushPipeline } from '../stream/pipeline.ts';
 import { listRecursively } from './listing.ts';
 
 /** WAL-G copies eight objects at a time. */
-const COPY_CONCURRENCY = 8;
+export const COPY_CONCURRENCY = 8;
 
 export interface CopyOptions {
   /** --from and --to: config files; '' searches the home directory like --config. */
@@ -29,7 +29,7 @@ export interface CopyOptions {
   readonly encryptTarget: boolean;
 }
 
-interface ConfiguredStorage {
+export interface ConfiguredStorage {
   readonly settings: Settings;
   readonly folder: Folder;
 }
@@ -38,7 +38,7 @@ interface ConfiguredStorage {
  * WAL-G's StorageFromConfig: the storage the file's prefix setting names, with the file's adapter settings (and
  * bare ones from the main settings). WALG_STORAGE_PREFIX does not apply here, as in WAL-G.
  */
-async function storageFromConfig(path: string, main: Settings): Promise<ConfiguredStorage> {
+export async function storageFromConfig(path: string, main: Settings): Promise<ConfiguredStorage> {
   const settings = readSettingsFile(path, { global: main });
   try {
     const prefix = settings.storagePrefix();
@@ -59,7 +59,7 @@ function sourceCrypter(main: Settings, source: Settings): Crypter | undefined {
   return configuredCrypter(main) ?? crypterFromSettings((name) => source.get(name));
 }
 
-async function copyOne(from: Folder, to: Folder, object: ObjectInfo, filters: readonly Filter[]): Promise<void> {
+export async function copyOne(from: Folder, to: Folder, object: ObjectInfo, filters: readonly Filter[]): Promise<void> {
   const body = await from.get(object.key);
   const tail = new PassThrough({ highWaterMark: 1024 * 1024 });
   const flowing = pushPipeline(body, filters, tail);
@@ -74,7 +74,7 @@ async function copyOne(from: Folder, to: Folder, object: ObjectInfo, filters: re
 }
 
 /** Runs `work` over the items, `limit` at a time; the first failure stops new work and is thrown once all settle. */
-async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0;
   let failure: { error: unknown } | undefined;
   const worker = async (): Promise<void> => {

@@ -1,8 +1,14 @@
-// `wal-g copy`: copies backups and WAL from one configured storage to another (not written yet).
+// `wal-g copy --from <cfg> --to <cfg> [--backup-name <name>] [--with-history]`: copies backups and WAL from one
+// configured storage to another.
 
-import { notImplemented } from '../../errors.ts';
+import { copyBackups } from '../../backup/copy.ts';
 import type { CommandContext } from '../context.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('copy');
+export async function run(context: CommandContext): Promise<void> {
+  await copyBackups(context.settings, {
+    fromConfig: String(context.flags.from ?? ''),
+    toConfig: String(context.flags.to ?? ''),
+    backupName: String(context.flags['backup-name'] ?? ''),
+    withAllHistory: context.flags['with-history'] === true,
+  });
 }
