@@ -52,3 +52,17 @@ export function isOlderWal(candidate: string, walName: string, segmentSize: numb
   if (reference === undefined || other === undefined) return false;
   return other.timeline < reference.timeline || (other.timeline === reference.timeline && other.segmentNumber < reference.segmentNumber);
 }
+
+/**
+ * Whether a wal-fetch needs to start a prefetch child, given which of the following names (in order) are already
+ * prefetched or being downloaded. WAL-G starts one after every wal-fetch; each is a whole process start (about
+ * 100 ms of CPU for walnut) that, in steady replay, only adds the one name at the end of the window. Here a child is
+ * started when the next name is missing or at least half of the window is: the window is refilled in batches, and
+ * replay starts a few processes per window instead of one per segment.
+ */
+export function prefetchNeeded(present: readonly boolean[]): boolean {
+  if (present.length === 0) return false;
+  if (!present[0]) return true;
+  const missing = present.filter((ready) => !ready).length;
+  return missing * 2 >= present.length;
+}

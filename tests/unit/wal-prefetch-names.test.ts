@@ -2,7 +2,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { followingWalNames, isOlderWal, prefetchLocations, shouldPrefetch } from '../../src/wal/prefetch-names.ts';
+import { followingWalNames, isOlderWal, prefetchLocations, prefetchNeeded, shouldPrefetch } from '../../src/wal/prefetch-names.ts';
 
 const MIB = 1024 * 1024;
 
@@ -44,5 +44,20 @@ describe('prefetch names', () => {
     assert.equal(isOlderWal('000000010000000000000006', '000000010000000000000006', 16 * MIB), false);
     assert.equal(isOlderWal('000000020000000000000001', '000000010000000000000006', 16 * MIB), false);
     assert.equal(isOlderWal('running', '000000010000000000000006', 16 * MIB), false);
+  });
+});
+
+describe('when a wal-fetch starts a prefetch child', () => {
+  test('always when the next segment is neither prefetched nor in progress', () => {
+    assert.equal(prefetchNeeded([false, true, true, true]), true);
+  });
+  test('when half of the window or more is missing, even if the next one is there', () => {
+    assert.equal(prefetchNeeded([true, true, false, false]), true);
+    assert.equal(prefetchNeeded([true, false, false, false, false, true]), true);
+  });
+  test('not when the next one is there and less than half is missing (steady replay)', () => {
+    assert.equal(prefetchNeeded([true, true, true, false]), false);
+    assert.equal(prefetchNeeded([true, true, true, true, true, true, true, true, true, false]), false);
+    assert.equal(prefetchNeeded([]), false);
   });
 });

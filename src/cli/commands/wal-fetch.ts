@@ -7,7 +7,9 @@ import { configuredCrypter } from '../../objects/configured.ts';
 import { fetchWal, resolveDestination } from '../../wal/fetch.ts';
 import { walSegmentSizeFromSetting } from '../../wal/names.ts';
 import { spawnPrefetchProcess } from '../../wal/prefetch.ts';
-import { shouldPrefetch } from '../../wal/prefetch-names.ts';
+import { existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { followingWalNames, prefetchLocations, prefetchNeeded, shouldPrefetch } from '../../wal/prefetch-names.ts';
 import { WAL_FOLDER } from '../../wal/push.ts';
 import { openWalStorageForRead } from '../../wal/wal-storage.ts';
 import type { CommandContext } from '../context.ts';
@@ -42,9 +44,25 @@ function startPrefetch(context: CommandContext, walName: string, destination: st
     return;
   }
   if (!shouldPrefetch(walName, concurrency)) return;
+  if (!prefetchWindowNeedsWork(context, walName, destination, concurrency)) return;
   const configFile = context.flags.config;
   spawnPrefetchProcess(walName, destination, {
     configFile: typeof configFile === 'string' && configFile !== '' ? configFile : undefined,
     storagePrefix: context.settings.get('WALG_STORAGE_PREFIX'),
   });
+}
+
+/** True when the following segments are not (mostly) prefetched or in progress already; see prefetchNeeded. */
+function prefetchWindowNeedsWork(context: CommandContext, walName: string, destination: string, concurrency: number): boolean {
+  try {
+    const names = followingWalNames(walName, concurrency, walSegmentSizeFromSetting(context.settings.get('WALG_PG_WAL_SIZE')));
+    const prefetchDir = context.settings.lookupValue('WALG_PREFETCH_DIR');
+    const present = names.map((name) => {
+      const locations = prefetchLocations(dirname(destination), name, prefetchDir);
+      return existsSync(locations.prefetchedFile) || existsSync(locations.runningFile);
+    });
+    return prefetchNeeded(present);
+  } catch {
+    return true; // let the child report whatever is wrong, as WAL-G would
+  }
 }
