@@ -29,15 +29,23 @@ import {
 
 const FIXTURES = join(import.meta.dirname, '../../compat-fixtures');
 const installed = new Set(availablePostgresVersions());
-/** PostgreSQL 15 (Debian) with lz4, and one embedded major with zstd and libsodium. */
+const pgpSettings = (JSON.parse(readFileSync(join(FIXTURES, 'pg14-brotli-pgp-remote/manifest.json'), 'utf8')) as { settings: Record<string, string> }).settings;
+const LIBSODIUM = { WALG_LIBSODIUM_KEY: 'walnut-test-key-0123456789abcdef', WALG_LIBSODIUM_KEY_TRANSFORM: 'none' };
+/**
+ * Every major with a chain of deltas, and among them every codec and both crypters: PostgreSQL 15 (Debian) with lz4
+ * and 3 deltas; the embedded majors with zstd + libsodium, brotli + OpenPGP (the fixture's key), lzma, and none.
+ */
 const CASES = [
   { major: 15, deltas: 3, settings: {} as Record<string, string> },
-  {
-    major: 17,
-    deltas: 2,
-    settings: { WALG_COMPRESSION_METHOD: 'zstd', WALG_LIBSODIUM_KEY: 'walnut-test-key-0123456789abcdef', WALG_LIBSODIUM_KEY_TRANSFORM: 'none' },
-  },
+  { major: 17, deltas: 2, settings: { WALG_COMPRESSION_METHOD: 'zstd', ...LIBSODIUM } as Record<string, string> },
+  { major: 13, deltas: 2, settings: { WALG_COMPRESSION_METHOD: 'brotli', WALG_PGP_KEY: pgpSettings.WALG_PGP_KEY, WALG_PGP_KEY_PASSPHRASE: pgpSettings.WALG_PGP_KEY_PASSPHRASE } },
+  { major: 14, deltas: 2, settings: { WALG_COMPRESSION_METHOD: 'lzma' } as Record<string, string> },
+  { major: 16, deltas: 2, settings: { WALG_COMPRESSION_METHOD: 'none', ...LIBSODIUM } as Record<string, string> },
+  { major: 18, deltas: 2, settings: { WALG_COMPRESSION_METHOD: 'lz4' } as Record<string, string> },
 ].filter((entry) => installed.has(entry.major));
+
+/** The object extension WAL-G gives each method (`none` keeps the trailing dot: `part_001.tar.`). */
+const EXTENSIONS: Record<string, string> = { lz4: 'lz4', zstd: 'zst', brotli: 'br', lzma: 'lzma', none: '' };
 
 function fixtureKeys(relative: string): string[] {
   return keysOf(join(FIXTURES, relative));
@@ -46,11 +54,11 @@ function fixtureKeys(relative: string): string[] {
 /** Checks one stored backup against WAL-G's layout; returns its files_metadata.json. */
 async function checkStoredBackup(setup: BackupCluster, name: string, options: { delta: boolean }) {
   const folder = backupsFolder(setup);
-  const extension = setup.settings.WALG_COMPRESSION_METHOD === 'zstd' ? 'zst' : 'lz4';
+  const extension = EXTENSIONS[setup.settings.WALG_COMPRESSION_METHOD ?? 'lz4'];
   const objects = tarObjects(setup, name);
   assert.ok(objects.includes(`pg_control.tar.${extension}`), `${name}: ${objects.join(' ')}`);
   assert.ok(objects.includes(`backup_label.tar.${extension}`));
-  assert.ok(objects.every((object) => /^(part_\d{3,}|pg_control|backup_label)\.tar\.(lz4|zst)$/.test(object)), objects.join(' '));
+  assert.ok(objects.every((object) => new RegExp(`^(part_\\d{3,}|pg_control|backup_label)\\.tar\\.${extension}$`).test(object)), objects.join(' '));
 
   const sentinelPath = join(folder, `${name}_backup_stop_sentinel.json`);
   const sentinel = parseSentinel(readFileSync(sentinelPath, 'utf8'));
