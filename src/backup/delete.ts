@@ -3,6 +3,8 @@
 // protected, dry run unless --confirm), with its log lines.
 
 import { errorMessage, WalgError } from '../errors.ts';
+import type { StorageDriver } from '../storage/driver.ts';
+import { FileStorageDriver } from '../storage/file.ts';
 import { log } from '../log/logger.ts';
 import { BackupRef, isNotFound, listSentinelObjects, objectModifiedNanoseconds, selectBackup, NoBackupsFoundError, type BackupSelector } from './catalog.ts';
 import { compareGoStrings } from './json.ts';
@@ -481,4 +483,37 @@ export async function oldestNonPermanentBackup(storages: StorageSet): Promise<st
 export function modifierAndValue(args: readonly string[]): { modifier: DeleteModifier; value: string } {
   if (args.length === 1) return { modifier: 'none', value: args[0] };
   return { modifier: args[0] === 'FULL' ? 'FULL' : 'FIND_FULL', value: args[1] };
+}
+
+/** A temporary file untouched this long belongs to an upload whose process is gone: `delete garbage` removes it. */
+export const STALE_UPLOAD_AGE_MS = 24 * 60 * 60 * 1000;
+
+function fileDriverOf(driver: StorageDriver): FileStorageDriver | undefined {
+  let current: StorageDriver | undefined = driver;
+  while (current !== undefined) {
+    if (current instanceof FileStorageDriver) return current;
+    current = (current as { inner?: StorageDriver }).inner;
+  }
+  return undefined;
+}
+
+/**
+ * `delete garbage`'s addition for file storages (walnut writes a hidden temporary file and renames it, where WAL-G
+ * writes the final file in place): the temporaries of uploads cut by kill -9 or a crash, untouched for
+ * STALE_UPLOAD_AGE_MS, within the mode's folders. Logged like the objects; removed only with --confirm.
+ */
+export async function sweepUnfinishedUploads(storages: StorageSet, keep: (key: string) => boolean, confirm: boolean, now = Date.now()): Promise<void> {
+  for (const storage of storages.storages) {
+    const driver = fileDriverOf(storage.root.driver);
+    if (driver === undefined) continue;
+    const prefix = storage.root.path;
+    const stale = (await driver.staleTemporaries(prefix, new Date(now - STALE_UPLOAD_AGE_MS))).filter((key) => keep(key.slice(prefix.length)));
+    if (stale.length === 0) continue;
+    for (const key of stale) log.info(`\twill be deleted: ${key.slice(prefix.length)} (an unfinished upload), from storage: ${storage.name}`);
+    if (!confirm) {
+      log.info('Dry run, nothing were deleted');
+      continue;
+    }
+    await driver.sweepTemporaries(stale);
+  }
 }

@@ -270,6 +270,45 @@ export class FileStorageDriver implements StorageDriver {
     if (failure !== undefined) throw failure;
   }
 
+  /**
+   * The hidden temporary files of unfinished puts under `prefix` (a folder path, '' for the root) last modified
+   * before `before`, as keys relative to the root. A put in progress keeps writing its temporary file, so an old one
+   * belongs to a process that died (kill -9, power loss): `delete garbage` removes them (sweepTemporaries).
+   */
+  async staleTemporaries(prefix: string, before: Date): Promise<string[]> {
+    const found: string[] = [];
+    const walk = async (relative: string): Promise<void> => {
+      let dirents;
+      try {
+        dirents = await readdir(relative === '' ? this.root : join(this.root, relative), { withFileTypes: true });
+      } catch (error) {
+        const code = errorCode(error);
+        if (code === 'ENOENT' || code === 'ENOTDIR') return;
+        throw error;
+      }
+      for (const dirent of dirents) {
+        const key = relative === '' ? dirent.name : `${relative}/${dirent.name}`;
+        if (dirent.isDirectory()) await walk(key);
+        else if (isTemporaryName(dirent.name)) {
+          const info = await statOrUndefined(join(this.root, key));
+          if (info !== undefined && info.mtimeMs < before.getTime()) found.push(key);
+        }
+      }
+    };
+    await walk(prefix.replace(/\/+$/, ''));
+    return found.sort();
+  }
+
+  /** Removes temporary files found by staleTemporaries (already gone is fine). */
+  async sweepTemporaries(keys: readonly string[]): Promise<void> {
+    for (const key of keys) {
+      if (!isTemporaryName(basename(key))) throw new WalgError(`${key}: not a temporary file of an unfinished upload`);
+      await unlink(join(this.root, key)).catch((error: unknown) => {
+        if (errorCode(error) !== 'ENOENT') throw error;
+      });
+    }
+  }
+
   async copy(sourceKey: string, destinationKey: string): Promise<void> {
     const sourcePath = this.filePath(sourceKey);
     let handle: FileHandle;

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { availablePostgresVersions } from '../helpers/postgres.ts';
 import { WALG_BIN } from '../helpers/walg.ts';
@@ -41,6 +41,21 @@ async function killedBackupPush(setup: BackupCluster, afterMs: number): Promise<
  * What the storage shows under basebackups_005/: every stored object, as a key. Hidden `.walnut-tmp-` files (an
  * upload cut by the kill) are not objects: listings skip them, as S3 does with an unfinished multipart upload.
  */
+/** The hidden temporary files of cut uploads under basebackups_005/, as paths. */
+function temporaries(setup: BackupCluster): string[] {
+  const folder = backupsFolder(setup);
+  const found: string[] = [];
+  const walk = (path: string): void => {
+    if (!existsSync(path)) return;
+    for (const entry of readdirSync(path, { withFileTypes: true })) {
+      if (entry.isDirectory()) walk(join(path, entry.name));
+      else if (entry.name.includes('.walnut-tmp-')) found.push(join(path, entry.name));
+    }
+  };
+  walk(folder);
+  return found.sort();
+}
+
 function backupEntries(setup: BackupCluster): string[] {
   const folder = backupsFolder(setup);
   if (!existsSync(folder)) return [];
@@ -56,7 +71,7 @@ function backupEntries(setup: BackupCluster): string[] {
   return keys.sort();
 }
 
-test(`PostgreSQL ${MAJOR}: backup-push killed with SIGKILL leaves no sentinel; delete garbage removes the debris`, { timeout: 600_000 }, async (t) => {
+test(`PostgreSQL ${MAJOR}: backup-push killed with SIGKILL leaves no sentinel; delete garbage removes the debris, cut uploads included`, { timeout: 600_000 }, async (t) => {
   const setup = await startBackupCluster(MAJOR);
   t.after(() => setup.cluster.cleanup());
   // Enough data that a throttled push lasts several seconds.
@@ -84,11 +99,23 @@ test(`PostgreSQL ${MAJOR}: backup-push killed with SIGKILL leaves no sentinel; d
   assert.match(listed.stdout, new RegExp(complete));
   assert.equal(listed.stdout.trim().split('\n').length, 2, listed.stdout);
 
+  // Cut uploads leave hidden temporary files: age those by two days (a dead upload), and add a fresh one (an upload
+  // that could still be running), which delete garbage must leave alone.
+  const cut = temporaries(setup);
+  assert.ok(cut.length > 0, 'the kills cut at least one upload');
+  const twoDaysAgo = Date.now() / 1000 - 2 * 24 * 3600;
+  for (const path of cut) utimesSync(path, twoDaysAgo, twoDaysAgo);
+  const fresh = join(backupsFolder(setup), `.part_999.tar.lz4.walnut-tmp-0123456789abcdef`);
+  writeFileSync(fresh, 'still uploading');
+
   const dryRun = await runWalgOk(setup, ['delete', 'garbage']);
+  assert.match(dryRun.stderr, /\(an unfinished upload\)/);
+  assert.equal(temporaries(setup).length, cut.length + 1, 'a dry run removes no temporary file');
   assert.deepEqual(backupEntries(setup).filter((key) => !key.startsWith(complete)), debris, `dry run deleted something:\n${dryRun.stderr}`);
   const completeKeys = backupEntries(setup).filter((key) => key.startsWith(complete));
   await runWalgOk(setup, ['delete', 'garbage', '--confirm']);
   assert.deepEqual(backupEntries(setup), completeKeys);
+  assert.deepEqual(temporaries(setup), [fresh], 'the dead uploads\' temporaries are gone, the fresh one stays');
   assert.ok(completeKeys.includes(`${complete}/metadata.json`) && completeKeys.includes(`${complete}_backup_stop_sentinel.json`));
   // The complete backup is intact: it lists, and its parts are all there.
   const after = await runWalgOk(setup, ['backup-list']);

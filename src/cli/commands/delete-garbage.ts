@@ -1,7 +1,7 @@
 // `wal-g delete garbage [ARCHIVES|BACKUPS]`: deletes WAL and leftover backup files older than the oldest
 // non-permanent backup.
 
-import { garbagePredicate, oldestNonPermanentBackup } from '../../backup/delete.ts';
+import { garbagePredicate, oldestNonPermanentBackup, sweepUnfinishedUploads } from '../../backup/delete.ts';
 import { withDeleteSession } from '../../backup/delete-setup.ts';
 import { WalgError } from '../../errors.ts';
 import { log } from '../../log/logger.ts';
@@ -20,5 +20,6 @@ export async function run(context: CommandContext): Promise<void> {
     const target = session.findByName(oldest);
     if (target === undefined) throw new WalgError('not found');
     await session.deleteBeforeTarget(target, keep);
+    await sweepUnfinishedUploads(session.storages, keep, options.confirm);
   });
 }
