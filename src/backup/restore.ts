@@ -9,6 +9,7 @@ import type { Crypter } from '../crypto/crypter.ts';
 import { errorMessage, WalgError } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { openDecoded } from '../objects/transfer.ts';
+import { LOCAL_RESTORE_PARTS_AT_ONCE } from '../stream/memory-budget.ts';
 import { formatLsn } from '../wal/names.ts';
 import { BackupRef } from './catalog.ts';
 import type { FilesMetadata } from './files-metadata.ts';
@@ -394,7 +395,9 @@ async function tryExtract(context: RestoreContext, extractor: BackupExtractor, t
       }
     }
   };
-  await Promise.all(Array.from({ length: Math.min(concurrency, tasks.length) }, worker));
+  const local = tasks.length > 0 && tasks.every((task) => task.backup.tarPartitionFolder.driver.kind === 'file');
+  const atOnce = local ? Math.min(concurrency, LOCAL_RESTORE_PARTS_AT_ONCE) : concurrency;
+  await Promise.all(Array.from({ length: Math.min(atOnce, tasks.length) }, worker));
   return failures;
 }
 

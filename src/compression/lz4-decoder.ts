@@ -4,6 +4,7 @@ import lz4 from 'lz4-napi';
 import xxhash from '@node-rs/xxhash';
 import { PacedTransform } from '../stream/paced-transform.ts';
 import { noteBufferOutput } from '../stream/buffer-garbage.ts';
+import { DEFAULT_CHUNK_SIZE } from '../stream/memory-budget.ts';
 import { decompressionError } from './codec.ts';
 import {
   descriptorLengthAfterFlg,
@@ -20,6 +21,9 @@ import {
 } from './lz4-frame.ts';
 
 // What the decoder expects next. Small fixed-size fields are gathered in #field; block data in #block.
+/** Decoded blocks (up to 4 MiB) are pushed in slices of this size. */
+const OUTPUT_SLICE_SIZE = DEFAULT_CHUNK_SIZE;
+
 const EXPECT_MAGIC = 0;
 const EXPECT_FLG = 1;
 const EXPECT_DESCRIPTOR = 2;
@@ -261,7 +265,12 @@ export class Lz4FrameDecoder extends PacedTransform {
     this.#frameDecodedBytes += output.length;
     if (frame !== undefined && !frame.blockIndependence) this.#remember(output);
     this.#expectField(legacy ? EXPECT_LEGACY_BLOCK_SIZE : EXPECT_BLOCK_SIZE, 4);
-    const wantsMore = output.length === 0 ? true : this.push(output);
+    // Handed on in chunk-size slices of the one decoded block: stages downstream queue slices, never whole blocks
+    // of their own, so a part in flight spans about one block rather than one per stage.
+    let wantsMore = true;
+    for (let at = 0; at < output.length; at += OUTPUT_SLICE_SIZE) {
+      wantsMore = this.push(output.subarray(at, Math.min(at + OUTPUT_SLICE_SIZE, output.length)));
+    }
     if (collected) {
       this.yieldToEventLoop();
       return false;

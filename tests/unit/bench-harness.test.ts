@@ -40,7 +40,7 @@ test('runSampled sees the resident peak and CPU of a child that touches 64 MiB',
 });
 
 test('runSampled follows the processes a shell pipeline starts', async () => {
-  const result = await sampler.runSampled('/bin/sh', ['-c', 'head -c 50000000 /dev/zero | sleep 0.3'], { intervalMs: 5 });
+  const result = await sampler.runSampled('/bin/sh', ['-c', 'head -c 50000000 /dev/zero | sleep 1'], { intervalMs: 5 });
   assert.equal(result.code, 0);
   const names = new Set(result.processes.map((p: { exe: string }) => p.exe.split('/').pop()));
   assert.ok(names.has('sleep'), `saw ${[...names].join(', ')}`);
