@@ -4,6 +4,7 @@
 import { parseGoTime } from '../../backup/go-time.ts';
 import type { FilesMetadata } from '../../backup/files-metadata.ts';
 import { tarPartitionFolder } from '../../backup/names.ts';
+import { errorMessage, WalgError } from '../../errors.ts';
 import { log } from '../../log/logger.ts';
 import type { Folder } from '../../storage/driver.ts';
 import { mtimeEquals, type WalkedEntry } from '../pgdata-walk.ts';
@@ -113,7 +114,16 @@ export class CopyTarComposer extends TarComposer {
     log.info(`Copying ${tarName} ...`);
     const newTarName = copiedPartName(this.#copyCount++, tarName);
     const { baseBackups, source, newBackupName } = this.#target;
-    await baseBackups.copy(`${tarPartitionFolder(source.name)}/${tarName}`, `${tarPartitionFolder(newBackupName)}/${newTarName}`);
+    const sourceKey = `${tarPartitionFolder(source.name)}${tarName}`;
+    try {
+      await baseBackups.copy(sourceKey, `${tarPartitionFolder(newBackupName)}${newTarName}`);
+    } catch (error) {
+      throw new WalgError(
+        `copy composer: copying ${sourceKey} to ${newTarName} failed: ${errorMessage(error)} — was backup ${source.name} deleted during this backup? Push again, or without --copy-composer`,
+        1,
+        { cause: error },
+      );
+    }
     for (const memberName of source.filesMetadata.tarFileSets.get(tarName) ?? []) {
       const member = this.#members.get(memberName);
       if (member === undefined) continue;
