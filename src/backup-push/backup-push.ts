@@ -13,6 +13,7 @@ import { openStoragesForWrite } from '../multistorage/multi-storage.ts';
 import { installRateLimits } from '../storage/rate-limit.ts';
 import { walSegmentSizeFromSetting } from '../wal/names.ts';
 import { backupTimeNow } from './backup-documents.ts';
+import type { ComposerKind } from './composers/composer-factory.ts';
 import { chooseDeltaParent, deltaOriginFromFull, deltaSelector, type DeltaParent } from './delta-base.ts';
 import { checkDataDirectoryLooksLikePgdata, pushLocalBackup, type ServerInfo } from './local-backup.ts';
 import { PostgresSession } from './postgres-session.ts';
@@ -38,11 +39,9 @@ export interface BackupPushRequest {
   readonly turbo: boolean;
 }
 
-type Composer = 'regular' | 'rating' | 'database' | 'copy';
-
 /** WAL-G's chooseTarBallComposer: regular < rating < database < copy, the last one set winning. */
-function chooseComposer(request: BackupPushRequest): Composer {
-  let composer: Composer = 'regular';
+function chooseComposer(request: BackupPushRequest): ComposerKind {
+  let composer: ComposerKind = 'regular';
   if (request.ratingComposer || request.settings.bool('WALG_USE_RATING_COMPOSER')) composer = 'rating';
   if (request.databaseComposer || request.settings.bool('WALG_USE_DATABASE_COMPOSER')) composer = 'database';
   if (request.copyComposer || request.settings.bool('WALG_USE_COPY_COMPOSER')) composer = 'copy';
@@ -105,7 +104,6 @@ export async function runBackupPush(request: BackupPushRequest): Promise<void> {
     if (deltaFromName !== '' && deltaFromUserData !== '') throw new WalgError('only one delta target should be specified');
     const selector = deltaSelector(deltaFromName, deltaFromUserData === '' ? undefined : parseUserDataJson(deltaFromUserData), deltaFromUserData !== '');
     const userData = parseUserData(userDataText);
-    if (composer !== 'regular') log.warn(`the ${composer} tar ball composer is not available here; the regular composer is used`);
     if (request.verify || settings.bool('WALG_VERIFY_PAGE_CHECKSUMS')) log.warn('page checksum verification (--verify) is not available here; pages are not verified');
 
     const segmentSize = walSegmentSizeFromSetting(settings.get('WALG_PG_WAL_SIZE'));
@@ -177,6 +175,7 @@ export async function runBackupPush(request: BackupPushRequest): Promise<void> {
       useWalDelta: settings.bool('WALG_USE_WAL_DELTA'),
       forceWalDelta: settings.bool('WALG_FORCE_WAL_DELTA'),
       walPageSize: settings.int('WALG_PG_WAL_PAGE_SIZE') || 8192,
+      composer,
     });
     log.info(`Wrote backup with name ${name} to storage ${selection.name}`);
   } finally {

@@ -7,6 +7,7 @@ import type { GoTime } from '../backup/go-time.ts';
 import type { JsonValue } from '../backup/json.ts';
 import { BASE_BACKUP_FOLDER, tarPartitionFolder, WAL_FOLDER, walFileNameOf } from '../backup/names.ts';
 import { markBackup } from '../backup/mark.ts';
+import { StorageSet } from '../backup/storage-set.ts';
 import { isEmptyTablespaceSpec } from '../backup/tablespace-spec.ts';
 import type { Codec } from '../compression/codec.ts';
 import type { Crypter } from '../crypto/crypter.ts';
@@ -18,13 +19,14 @@ import { formatLsn, formatWalSegmentName, segmentNumberOfLsn } from '../wal/name
 import { SystemAccountNames } from './account-names.ts';
 import { backupDocuments, currentEpochNanoseconds, uploadBackupDocuments, type PushedBackup } from './backup-documents.ts';
 import { BackupTerminator, type TerminatorHooks } from './backup-terminator.ts';
+import { makeTarComposer, type ComposerKind } from './composers/composer-factory.ts';
 import type { DeltaParent } from './delta-base.ts';
 import { FilesMetadataSpool } from './metadata-spool.ts';
 import { collectDatabaseNames } from './partial-restore.ts';
 import { DataDirectoryWalker } from './pgdata-walk.ts';
 import { backupLabel, hasTablespaceMap } from './postgres-queries.ts';
 import { PostgresSession } from './postgres-session.ts';
-import { localBackupMemoryBound, TarComposer } from './tar-composer.ts';
+import { localBackupMemoryBound, type TarComposer } from './tar-composer.ts';
 import { loadWalDeltaMap, type WalDeltaMap } from './wal-delta-map.ts';
 
 /** What the server told backup-push before it started (WAL-G's BackupPgInfo). */
@@ -63,6 +65,8 @@ export interface LocalBackupOptions {
   readonly forceWalDelta: boolean;
   /** WALG_PG_WAL_PAGE_SIZE. */
   readonly walPageSize: number;
+  /** The tar ball composer (--rating-composer, --database-composer, --copy-composer); regular when absent. */
+  readonly composer?: ComposerKind;
 }
 
 /** checkPgVersionAndPgControl: the directory must hold global/pg_control and PG_VERSION. */
@@ -170,7 +174,7 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
 
       // uploadBackup
       log.info('Starting a new tar bundle');
-      composer = new TarComposer({
+      const composerOptions = {
         folder: baseBackups.subFolder(tarPartitionFolder(name)),
         codec: options.codec,
         crypter: options.crypter,
@@ -183,6 +187,13 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
         deltaLsn: parent?.sentinel.startLsn,
         deltaMap,
         diskLimit: options.diskLimit,
+      };
+      composer = await makeTarComposer(options.composer ?? 'regular', composerOptions, {
+        session,
+        env: options.env,
+        storages: new StorageSet([{ name: options.storage.name, root: options.storage.root }]),
+        baseBackups,
+        newBackupName: name,
       });
       log.debug(
         `Memory for the data path is bounded by ${(localBackupMemoryBound(options.codec, options.crypter !== undefined, options.diskConcurrency, options.uploadQueue) / 1048576).toFixed(0)} MiB`,

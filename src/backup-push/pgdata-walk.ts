@@ -96,7 +96,8 @@ function isInDirectory(path: string, directory: string): boolean {
   return target === base || target.startsWith(`${base}/`);
 }
 
-function mtimeEquals(stats: BigIntStats, recorded: GoTime): boolean {
+/** Whether a file's mtime is the instant files_metadata.json recorded (Go's Time.Equal). */
+export function mtimeEquals(stats: BigIntStats, recorded: GoTime): boolean {
   const seconds = stats.mtimeNs / 1_000_000_000n;
   let nanoseconds = stats.mtimeNs % 1_000_000_000n;
   let wholeSeconds = seconds;

@@ -20,6 +20,11 @@ export const TABLES_QUERY =
   'FROM pg_class c JOIN pg_namespace ON c.relnamespace = pg_namespace.oid ' +
   'LEFT JOIN pg_inherits i ON c.oid = i.inhrelid LEFT JOIN pg_class parent ON i.inhparent = parent.oid;';
 
+/** BuildStatisticsQuery: tuples inserted, updated and deleted per relation file, for the rating composer. */
+export const STATISTICS_QUERY =
+  'SELECT info.relfilenode, info.reltablespace, s.n_tup_ins, s.n_tup_upd, s.n_tup_del FROM pg_class info ' +
+  'LEFT OUTER JOIN pg_stat_all_tables s ON info.Oid = s.relid WHERE relfilenode != 0 AND n_tup_ins IS NOT NULL';
+
 function unsupported(version: number): WalgError {
   if (version === 0) return new WalgError('Postgres version not set, cannot determine backup query');
   return new WalgError(`Could not determine backup query for version ${version}`);

@@ -18,6 +18,7 @@ import {
   startBackupQuery,
   statementTimeoutStatement,
   stopBackupQuery,
+  STATISTICS_QUERY,
   SYSTEM_IDENTIFIER_QUERY,
   TABLES_QUERY,
   TIMELINE_QUERY,
@@ -52,6 +53,14 @@ export interface RelationRow {
   readonly namespace: string;
   readonly kind: string;
   readonly parent: string | null;
+}
+
+/** One row of pg_stat_all_tables joined to pg_class: the updates the rating composer rates a file by. */
+export interface RelationStatisticsRow {
+  readonly relfilenode: number;
+  readonly tablespaceOid: number;
+  /** n_tup_ins + n_tup_upd + n_tup_del. */
+  readonly updates: number;
 }
 
 type Row = (string | null)[];
@@ -211,6 +220,17 @@ export class PostgresSession {
       namespace: String(row[4]),
       kind: String(row[5] ?? ''),
       parent: row[6],
+    }));
+  }
+
+  /** getStatistics: per relation file of this database, its tablespace (0: the database's) and tuple counters. */
+  async relationStatistics(): Promise<RelationStatisticsRow[]> {
+    log.info('Querying pg_stat_all_tables');
+    const rows = await this.#serialized((client) => allRows(client, STATISTICS_QUERY, 'QueryRunner GetStatistics: pg_stat_all_tables query failed'));
+    return rows.map((row) => ({
+      relfilenode: Number(row[0]),
+      tablespaceOid: Number(row[1]),
+      updates: Number(row[2] ?? 0) + Number(row[3] ?? 0) + Number(row[4] ?? 0),
     }));
   }
 

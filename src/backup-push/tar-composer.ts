@@ -49,6 +49,8 @@ export interface ComposerOptions {
   /** WALG_DISK_RATE_LIMIT on file reads. */
   readonly diskLimit?: TokenBucket;
   readonly chunkSize?: number;
+  /** UpdatesCount recorded for a member (the rating composer's StatBundleFiles); 0 when absent. */
+  readonly updatesCountOf?: (memberName: string) => number;
 }
 
 /** What an encrypter keeps between chunks, at most (libsodium: one 8 KiB frame; OpenPGP: its packet buffer). */
@@ -106,6 +108,10 @@ export class TarComposer implements WalkSink {
     for (let index = 0; index < options.diskConcurrency; index++) this.#fillQueue.push(this.#newPartition());
   }
 
+  protected get composerOptions(): ComposerOptions {
+    return this.#options;
+  }
+
   /** Bytes sent to storage by every part so far (CompressedSize). */
   get storedBytes(): number {
     return this.#allPartitions.reduce((sum, partition) => sum + partition.storedBytes, 0);
@@ -117,14 +123,14 @@ export class TarComposer implements WalkSink {
     return partition;
   }
 
-  #deque(): Promise<TarPartition> {
+  protected deque(): Promise<TarPartition> {
     if (this.#failure !== undefined) return Promise.reject(this.#failure);
     const partition = this.#fillQueue.shift();
     if (partition !== undefined) return Promise.resolve(partition);
     return new Promise((resolve, reject) => this.#fillWaiters.push({ resolve, reject }));
   }
 
-  #enqueueBack(partition: TarPartition): void {
+  protected enqueueBack(partition: TarPartition): void {
     const waiter = this.#fillWaiters.shift();
     if (waiter !== undefined) waiter.resolve(partition);
     else this.#fillQueue.push(partition);
@@ -137,28 +143,28 @@ export class TarComposer implements WalkSink {
     for (const waiter of this.#fillWaiters.splice(0)) waiter.reject(failure);
   }
 
-  #run(task: () => Promise<void>): void {
+  protected run(task: () => Promise<void>): void {
     const running = task().catch((error: unknown) => this.#fail(error));
     this.#tasks.add(running);
     void running.finally(() => this.#tasks.delete(running));
   }
 
   /** A part whose members passed the threshold is closed and replaced; the others go back to be filled. */
-  async #checkSizeAndEnqueueBack(partition: TarPartition): Promise<void> {
+  protected async checkSizeAndEnqueueBack(partition: TarPartition): Promise<void> {
     if (partition.size > this.#options.sizeThreshold) {
-      await this.#finishPartition(partition);
+      await this.finishPartition(partition);
       return;
     }
-    this.#enqueueBack(partition);
+    this.enqueueBack(partition);
   }
 
   /** FinishTarBall, one at a time: close, queue for upload, wait for the oldest uploads beyond the limit, replace. */
-  #finishPartition(partition: TarPartition): Promise<void> {
+  protected finishPartition(partition: TarPartition): Promise<void> {
     const finishing = this.#finishing.then(async () => {
       await this.#closePartition(partition);
       this.#uploadQueue.push(partition);
       while (this.#uploadQueue.length > this.#options.uploadQueue) await this.#uploadQueue.shift()!.awaitUpload();
-      this.#enqueueBack(this.#newPartition());
+      this.enqueueBack(this.#newPartition());
     });
     this.#finishing = finishing.catch(() => undefined);
     return finishing;
@@ -173,46 +179,59 @@ export class TarComposer implements WalkSink {
   // --- WalkSink -------------------------------------------------------------------------------------------------
 
   async addHeader(entry: WalkedEntry): Promise<void> {
-    const partition = await this.#deque();
-    try {
-      partition.setUp();
-      const header = headerFromStats(entry.stats, entry.memberName, entry.baseName, this.#options.accounts);
-      await this.#options.spool?.addTarMember(partition.name, entry.memberName);
-      await this.#options.spool?.addFile(entry.memberName, {
-        isIncremented: false,
-        isSkipped: false,
-        modificationTime: modificationTimeText(entry.stats.mtimeNs),
-        updatesCount: 0,
-      });
-      await partition.writeHeader(header);
-    } finally {
-      this.#enqueueBack(partition);
-    }
+    await this.recordFile(entry, { isIncremented: false, isSkipped: false });
+    await this.writeHeaderMember(entry);
   }
 
   async addFile(entry: WalkedEntry, incremented: boolean): Promise<void> {
-    const partition = await this.#deque();
+    const partition = await this.deque();
     partition.setUp();
     await this.#options.spool?.addTarMember(partition.name, entry.memberName);
-    this.#run(async () => {
-      await this.#packFile(partition, entry, incremented);
-      await this.#checkSizeAndEnqueueBack(partition);
+    this.run(async () => {
+      await this.packFile(partition, entry, incremented);
+      await this.checkSizeAndEnqueueBack(partition);
     });
   }
 
   async skipFile(entry: WalkedEntry): Promise<void> {
+    await this.recordFile(entry, { isIncremented: false, isSkipped: true });
+  }
+
+  /** A header-only member in the next part to fill (files_metadata.json's entry is recorded separately). */
+  protected async writeHeaderMember(entry: WalkedEntry): Promise<void> {
+    const partition = await this.deque();
+    try {
+      partition.setUp();
+      await this.#options.spool?.addTarMember(partition.name, entry.memberName);
+      await partition.writeHeader(this.headerOf(entry));
+    } finally {
+      this.enqueueBack(partition);
+    }
+  }
+
+  /** The `Files` entry of files_metadata.json for one member (WAL-G's BundleFiles.AddFile / AddSkippedFile). */
+  protected async recordFile(entry: WalkedEntry, flags: { readonly isIncremented: boolean; readonly isSkipped: boolean }): Promise<void> {
     await this.#options.spool?.addFile(entry.memberName, {
-      isIncremented: false,
-      isSkipped: true,
+      ...flags,
       modificationTime: modificationTimeText(entry.stats.mtimeNs),
-      updatesCount: 0,
+      updatesCount: this.#options.updatesCountOf?.(entry.memberName) ?? 0,
     });
+  }
+
+  /** The tar header WAL-G writes for a walked object. */
+  protected headerOf(entry: WalkedEntry): TarHeaderFields {
+    return headerFromStats(entry.stats, entry.memberName, entry.baseName, this.#options.accounts);
+  }
+
+  /** A member's name in the `TarFileSets` of files_metadata.json. */
+  protected async recordTarMember(tarName: string, memberName: string): Promise<void> {
+    await this.#options.spool?.addTarMember(tarName, memberName);
   }
 
   // --- packing ----------------------------------------------------------------------------------------------------
 
   /** PackFileIntoTar: a whole file or its increment, with WAL-G's tolerance of files that vanish or change size. */
-  async #packFile(partition: TarPartition, entry: WalkedEntry, incremented: boolean): Promise<void> {
+  protected async packFile(partition: TarPartition, entry: WalkedEntry, incremented: boolean): Promise<void> {
     let file: FileHandle;
     try {
       file = await open(entry.realPath, 'r');
@@ -230,12 +249,7 @@ export class TarComposer implements WalkSink {
       const mapped = incremented ? this.#options.deltaMap?.blocksFor(entry.path, fileSize, this.#options.pageSize) : undefined;
       if (mapped === 'absent') {
         // WAL never touched the relation since the parent: the file is taken from the parent (WAL-G's skip).
-        await this.#options.spool?.addFile(entry.memberName, {
-          isIncremented: false,
-          isSkipped: true,
-          modificationTime: modificationTimeText(entry.stats.mtimeNs),
-          updatesCount: 0,
-        });
+        await this.recordFile(entry, { isIncremented: false, isSkipped: true });
         return;
       }
       if (mapped instanceof Uint32Array) {
@@ -250,12 +264,7 @@ export class TarComposer implements WalkSink {
         }
         if (blocks === undefined) log.warn(`failed to read file '${entry.memberName}' as incremented`);
       }
-      await this.#options.spool?.addFile(entry.memberName, {
-        isIncremented: blocks !== undefined,
-        isSkipped: false,
-        modificationTime: modificationTimeText(entry.stats.mtimeNs),
-        updatesCount: 0,
-      });
+      await this.recordFile(entry, { isIncremented: blocks !== undefined, isSkipped: false });
       if (blocks === undefined) {
         await partition.writeHeader(header);
         await this.#copyRange(partition, file, 0, fileSize);

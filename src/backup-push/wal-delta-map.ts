@@ -28,7 +28,7 @@ export interface RelationFile {
   readonly segment: number;
 }
 
-function relationKey(spcNode: number, dbNode: number, relNode: number): string {
+export function relationKey(spcNode: number, dbNode: number, relNode: number): string {
   return `${spcNode}/${dbNode}/${relNode}`;
 }
 
