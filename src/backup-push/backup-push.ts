@@ -106,7 +106,7 @@ export async function runBackupPush(request: BackupPushRequest): Promise<void> {
     const selector = deltaSelector(deltaFromName, deltaFromUserData === '' ? undefined : parseUserDataJson(deltaFromUserData), deltaFromUserData !== '');
     const userData = parseUserData(userDataText);
     if (composer !== 'regular') log.warn(`the ${composer} tar ball composer is not available here; the regular composer is used`);
-    if (request.verify || settings.bool('WALG_VERIFY_PAGE_CHECKSUMS')) log.warn('page checksum verification (--verify) is not available here; pages are not verified');
+    const verifyPageChecksums = request.verify || settings.bool('WALG_VERIFY_PAGE_CHECKSUMS');
 
     const segmentSize = walSegmentSizeFromSetting(settings.get('WALG_PG_WAL_SIZE'));
     const server = await readServerInfo(request.env, segmentSize);
@@ -128,7 +128,7 @@ export async function runBackupPush(request: BackupPushRequest): Promise<void> {
         withoutFilesMetadata,
         userData,
         startTime,
-        verifyChecksums: request.verify || settings.bool('WALG_VERIFY_PAGE_CHECKSUMS'),
+        verifyChecksums: verifyPageChecksums,
         diskRateLimit: request.turbo || !settings.isSet('WALG_DISK_RATE_LIMIT') ? undefined : settings.int('WALG_DISK_RATE_LIMIT'),
       });
       return;
@@ -177,6 +177,8 @@ export async function runBackupPush(request: BackupPushRequest): Promise<void> {
       useWalDelta: settings.bool('WALG_USE_WAL_DELTA'),
       forceWalDelta: settings.bool('WALG_FORCE_WAL_DELTA'),
       walPageSize: settings.int('WALG_PG_WAL_PAGE_SIZE') || 8192,
+      verifyPageChecksums,
+      storeAllCorruptBlocks: request.storeAllCorrupt || settings.bool('WALG_STORE_ALL_CORRUPT_BLOCKS'),
     });
     log.info(`Wrote backup with name ${name} to storage ${selection.name}`);
   } finally {

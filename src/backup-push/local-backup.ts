@@ -24,6 +24,7 @@ import { collectDatabaseNames } from './partial-restore.ts';
 import { DataDirectoryWalker } from './pgdata-walk.ts';
 import { backupLabel, hasTablespaceMap } from './postgres-queries.ts';
 import { PostgresSession } from './postgres-session.ts';
+import { checkDataChecksums, PageVerifier } from './page-checksum.ts';
 import { localBackupMemoryBound, TarComposer } from './tar-composer.ts';
 import { loadWalDeltaMap, type WalDeltaMap } from './wal-delta-map.ts';
 
@@ -63,6 +64,9 @@ export interface LocalBackupOptions {
   readonly forceWalDelta: boolean;
   /** WALG_PG_WAL_PAGE_SIZE. */
   readonly walPageSize: number;
+  /** --verify / WALG_VERIFY_PAGE_CHECKSUMS, and --store-all-corrupt / WALG_STORE_ALL_CORRUPT_BLOCKS. */
+  readonly verifyPageChecksums?: boolean;
+  readonly storeAllCorruptBlocks?: boolean;
 }
 
 /** checkPgVersionAndPgControl: the directory must hold global/pg_control and PG_VERSION. */
@@ -131,6 +135,7 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
       log.debug(`Backup name: ${name}\nBackup start LSN: ${formatLsn(start.lsn)}`);
       terminator.arm();
 
+      const verifyPages = await checkDataChecksums(session, options.verifyPageChecksums === true);
       await checkArchiving(session);
 
       // handleDeltaBackup
@@ -183,6 +188,7 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
         deltaLsn: parent?.sentinel.startLsn,
         deltaMap,
         diskLimit: options.diskLimit,
+        pageVerifier: verifyPages ? new PageVerifier({ startLsn: start.lsn, storeAllCorruptBlocks: options.storeAllCorruptBlocks === true, pageSize: options.pageSize }) : undefined,
       });
       log.debug(
         `Memory for the data path is bounded by ${(localBackupMemoryBound(options.codec, options.crypter !== undefined, options.diskConcurrency, options.uploadQueue) / 1048576).toFixed(0)} MiB`,

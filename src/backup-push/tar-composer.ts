@@ -15,6 +15,7 @@ import type { TokenBucket } from '../storage/rate-limit.ts';
 import { ChunkPool, releaseChunk } from '../stream/chunk-pool.ts';
 import { DEFAULT_CHUNK_SIZE, pipelineMemoryBound, type StageMemory } from '../stream/memory-budget.ts';
 import type { FilesMetadataSpool } from './metadata-spool.ts';
+import type { FileVerification, PageVerifier } from './page-checksum.ts';
 import { scanChangedBlocks } from './page-scan.ts';
 import type { WalkedEntry, WalkSink } from './pgdata-walk.ts';
 import { headerFromStats, labelFileHeader, type AccountNames, type TarHeaderFields } from './tar-header.ts';
@@ -48,6 +49,8 @@ export interface ComposerOptions {
   readonly deltaMap?: WalDeltaMap;
   /** WALG_DISK_RATE_LIMIT on file reads. */
   readonly diskLimit?: TokenBucket;
+  /** --verify: page checksums checked as the pages are packed, corrupt blocks recorded per file. */
+  readonly pageVerifier?: PageVerifier;
   readonly chunkSize?: number;
 }
 
@@ -250,15 +253,10 @@ export class TarComposer implements WalkSink {
         }
         if (blocks === undefined) log.warn(`failed to read file '${entry.memberName}' as incremented`);
       }
-      await this.#options.spool?.addFile(entry.memberName, {
-        isIncremented: blocks !== undefined,
-        isSkipped: false,
-        modificationTime: modificationTimeText(entry.stats.mtimeNs),
-        updatesCount: 0,
-      });
+      const verification = this.#options.pageVerifier?.startFile(entry.path, fileSize);
       if (blocks === undefined) {
         await partition.writeHeader(header);
-        await this.#copyRange(partition, file, 0, fileSize);
+        await this.#copyRange(partition, file, 0, fileSize, verification);
         await partition.writePadding(fileSize);
         partition.size += fileSize;
       } else {
@@ -266,10 +264,18 @@ export class TarComposer implements WalkSink {
         const incrementHeader: TarHeaderFields = { ...header, size };
         await partition.writeHeader(incrementHeader);
         await partition.write(encodeIncrementHeader(fileSize, blocks));
-        await this.#copyPages(partition, file, blocks);
+        await this.#copyPages(partition, file, blocks, verification);
         await partition.writePadding(size);
         partition.size += size;
       }
+      // Recorded once packed, as WAL-G does, so the corrupt blocks found on the way are known.
+      await this.#options.spool?.addFile(entry.memberName, {
+        isIncremented: blocks !== undefined,
+        isSkipped: false,
+        modificationTime: modificationTimeText(entry.stats.mtimeNs),
+        corruptBlocks: verification?.finish(),
+        updatesCount: 0,
+      });
     } catch (error) {
       throw new WalgError(`PackFileIntoTar: operation failed: ${entry.path}: ${errorMessage(error)}`, 1, { cause: error });
     } finally {
@@ -297,16 +303,18 @@ export class TarComposer implements WalkSink {
   }
 
   /** `length` bytes from `start` (a grown file is cut at the size recorded in the header). */
-  async #copyRange(partition: TarPartition, file: FileHandle, start: number, length: number): Promise<void> {
+  async #copyRange(partition: TarPartition, file: FileHandle, start: number, length: number, verification?: FileVerification): Promise<void> {
     const chunkSize = this.#target.pool.chunkSize;
     for (let offset = 0; offset < length; offset += chunkSize) {
       const chunk = await this.#readChunk(file, start + offset, Math.min(chunkSize, length - offset));
+      // Checked before the write hands the chunk on (chunks are whole pages: the chunk size is a multiple of them).
+      verification?.checkRun(chunk, chunk.length, (start + offset) / this.#options.pageSize);
       await partition.write(chunk);
     }
   }
 
   /** The listed pages, consecutive runs read together. */
-  async #copyPages(partition: TarPartition, file: FileHandle, blocks: Uint32Array): Promise<void> {
+  async #copyPages(partition: TarPartition, file: FileHandle, blocks: Uint32Array, verification?: FileVerification): Promise<void> {
     const pageSize = this.#options.pageSize;
     const pagesPerChunk = Math.max(1, Math.floor(this.#target.pool.chunkSize / pageSize));
     let index = 0;
@@ -314,6 +322,7 @@ export class TarComposer implements WalkSink {
       let run = 1;
       while (index + run < blocks.length && run < pagesPerChunk && blocks[index + run] === blocks[index] + run) run++;
       const chunk = await this.#readChunk(file, blocks[index] * pageSize, run * pageSize);
+      verification?.checkRun(chunk, chunk.length, blocks[index]);
       await partition.write(chunk);
       index += run;
     }
