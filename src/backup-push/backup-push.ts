@@ -36,6 +36,8 @@ export interface BackupPushRequest {
   readonly withoutFilesMetadata: boolean;
   readonly targetStorage: string;
   readonly turbo: boolean;
+  /** Walnut-only: --delta-from-wal-summaries (or WALNUT_DELTA_FROM_WAL_SUMMARIES). */
+  readonly deltaFromWalSummaries?: boolean;
 }
 
 type Composer = 'regular' | 'rating' | 'database' | 'copy';
@@ -179,6 +181,7 @@ export async function runBackupPush(request: BackupPushRequest): Promise<void> {
       walPageSize: settings.int('WALG_PG_WAL_PAGE_SIZE') || 8192,
       verifyPageChecksums,
       storeAllCorruptBlocks: request.storeAllCorrupt || settings.bool('WALG_STORE_ALL_CORRUPT_BLOCKS'),
+      deltaFromWalSummaries: request.deltaFromWalSummaries === true || settings.bool('WALNUT_DELTA_FROM_WAL_SUMMARIES'),
     });
     log.info(`Wrote backup with name ${name} to storage ${selection.name}`);
   } finally {

@@ -19,7 +19,6 @@ import type { FileVerification, PageVerifier } from './page-checksum.ts';
 import { scanChangedBlocks } from './page-scan.ts';
 import type { WalkedEntry, WalkSink } from './pgdata-walk.ts';
 import { headerFromStats, labelFileHeader, type AccountNames, type TarHeaderFields } from './tar-header.ts';
-import type { WalDeltaMap } from './wal-delta-map.ts';
 import { TarPartition, type TarUploadTarget } from './tar-partition.ts';
 
 export const BACKUP_LABEL_MEMBER = 'backup_label';
@@ -45,13 +44,21 @@ export interface ComposerOptions {
   readonly pageSize: number;
   /** The parent's start LSN, for increments. */
   readonly deltaLsn?: bigint;
-  /** Changed blocks from WAL (WALG_USE_WAL_DELTA): used instead of scanning pages when set. */
-  readonly deltaMap?: WalDeltaMap;
+  /** Changed blocks from WAL (WALG_USE_WAL_DELTA, or WAL summaries): used instead of scanning pages when set. */
+  readonly deltaMap?: ChangedBlockMap;
   /** WALG_DISK_RATE_LIMIT on file reads. */
   readonly diskLimit?: TokenBucket;
   /** --verify: page checksums checked as the pages are packed, corrupt blocks recorded per file. */
   readonly pageVerifier?: PageVerifier;
   readonly chunkSize?: number;
+}
+
+/**
+ * Where an increment's blocks come from instead of a page scan: segment-relative block numbers, 'absent' (the file
+ * is taken from the parent) or 'unknown' (scan the pages).
+ */
+export interface ChangedBlockMap {
+  blocksFor(path: string, fileSize: number, pageSize: number): Uint32Array | 'absent' | 'unknown';
 }
 
 /** What an encrypter keeps between chunks, at most (libsodium: one 8 KiB frame; OpenPGP: its packet buffer). */

@@ -88,7 +88,7 @@ export function pushedBackupName(result: ProcessResult): string {
  * pauses at the target (no promotion: no timeline switch and its history lookups), prefetch is off: fewer
  * processes on a busy test machine.
  */
-export async function restoredState(setup: BackupCluster, backupName: string): Promise<string> {
+export async function restoredState(setup: BackupCluster, backupName: string, stateQuery = STATE_QUERY): Promise<string> {
   const target = createEmptyDataDir();
   await runWalgOk(setup, ['backup-fetch', target, backupName]);
   const restoreCommand = `WALG_ADDON_DIR=${setup.workspace.addonDir} WALG_DOWNLOAD_CONCURRENCY=1 ${WALG_BIN} wal-fetch %f %p --config ${setup.workspace.configFile}`;
@@ -100,7 +100,7 @@ export async function restoredState(setup: BackupCluster, backupName: string): P
   });
   try {
     await waitForReplayPause(restored);
-    return await restored.query(STATE_QUERY);
+    return await restored.query(stateQuery);
   } finally {
     await restored.cleanup();
   }
