@@ -85,24 +85,27 @@ interface RelationChanges {
  */
 export class WalSummaryDeltaMap {
   readonly #relations = new Map<string, RelationChanges>();
-  /** Relations with changes, and blocks selected so far (for the log and tests). */
+  /** Blocks selected so far, over every file asked about. */
   selectedBlocks = 0;
 
   get relationCount(): number {
     return this.#relations.size;
   }
 
-  /** One row of SUMMARY_CONTENTS_QUERY. */
-  addRow(row: readonly (string | null)[]): void {
+  /** One row of SUMMARY_CONTENTS_QUERY (the driver may give oids as numbers, the rest as text). */
+  addRow(row: readonly unknown[]): void {
     const [spc, db, rel, limit, runs] = row;
     const pairs: number[] = [];
-    if (runs !== null && runs !== undefined && runs !== '') {
+    if (typeof runs === 'string' && runs !== '') {
       for (const run of runs.split(',')) {
         const dash = run.indexOf('-');
         pairs.push(Number(run.slice(0, dash)), Number(run.slice(dash + 1)));
       }
     }
-    this.#relations.set(`${spc}/${db}/${rel}`, { runs: Uint32Array.from(pairs), limitBlock: limit === null || limit === undefined ? undefined : Number(limit) });
+    this.#relations.set(`${String(spc)}/${String(db)}/${String(rel)}`, {
+      runs: Uint32Array.from(pairs),
+      limitBlock: limit === null || limit === undefined ? undefined : Number(limit),
+    });
   }
 
   /**
