@@ -37,6 +37,8 @@ export interface BackupPushRequest {
   readonly withoutFilesMetadata: boolean;
   readonly targetStorage: string;
   readonly turbo: boolean;
+  /** Walnut-only: --delta-from-wal-summaries (or WALNUT_DELTA_FROM_WAL_SUMMARIES). */
+  readonly deltaFromWalSummaries?: boolean;
 }
 
 /** WAL-G's chooseTarBallComposer: regular < rating < database < copy, the last one set winning. */
@@ -104,7 +106,7 @@ export async function runBackupPush(request: BackupPushRequest): Promise<void> {
     if (deltaFromName !== '' && deltaFromUserData !== '') throw new WalgError('only one delta target should be specified');
     const selector = deltaSelector(deltaFromName, deltaFromUserData === '' ? undefined : parseUserDataJson(deltaFromUserData), deltaFromUserData !== '');
     const userData = parseUserData(userDataText);
-    if (request.verify || settings.bool('WALG_VERIFY_PAGE_CHECKSUMS')) log.warn('page checksum verification (--verify) is not available here; pages are not verified');
+    const verifyPageChecksums = request.verify || settings.bool('WALG_VERIFY_PAGE_CHECKSUMS');
 
     const segmentSize = walSegmentSizeFromSetting(settings.get('WALG_PG_WAL_SIZE'));
     const server = await readServerInfo(request.env, segmentSize);
@@ -126,7 +128,7 @@ export async function runBackupPush(request: BackupPushRequest): Promise<void> {
         withoutFilesMetadata,
         userData,
         startTime,
-        verifyChecksums: request.verify || settings.bool('WALG_VERIFY_PAGE_CHECKSUMS'),
+        verifyChecksums: verifyPageChecksums,
         diskRateLimit: request.turbo || !settings.isSet('WALG_DISK_RATE_LIMIT') ? undefined : settings.int('WALG_DISK_RATE_LIMIT'),
       });
       return;
@@ -176,6 +178,9 @@ export async function runBackupPush(request: BackupPushRequest): Promise<void> {
       forceWalDelta: settings.bool('WALG_FORCE_WAL_DELTA'),
       walPageSize: settings.int('WALG_PG_WAL_PAGE_SIZE') || 8192,
       composer,
+      verifyPageChecksums,
+      storeAllCorruptBlocks: request.storeAllCorrupt || settings.bool('WALG_STORE_ALL_CORRUPT_BLOCKS'),
+      deltaFromWalSummaries: request.deltaFromWalSummaries === true || settings.bool('WALNUT_DELTA_FROM_WAL_SUMMARIES'),
     });
     log.info(`Wrote backup with name ${name} to storage ${selection.name}`);
   } finally {

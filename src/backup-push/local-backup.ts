@@ -26,8 +26,10 @@ import { collectDatabaseNames } from './partial-restore.ts';
 import { DataDirectoryWalker } from './pgdata-walk.ts';
 import { backupLabel, hasTablespaceMap } from './postgres-queries.ts';
 import { PostgresSession } from './postgres-session.ts';
-import { localBackupMemoryBound, type TarComposer } from './tar-composer.ts';
-import { loadWalDeltaMap, type WalDeltaMap } from './wal-delta-map.ts';
+import { checkDataChecksums, PageVerifier } from './page-checksum.ts';
+import { localBackupMemoryBound, type ChangedBlockMap, type TarComposer } from './tar-composer.ts';
+import { loadWalDeltaMap } from './wal-delta-map.ts';
+import { loadWalSummaryDeltaMap } from './wal-summaries.ts';
 
 /** What the server told backup-push before it started (WAL-G's BackupPgInfo). */
 export interface ServerInfo {
@@ -67,6 +69,11 @@ export interface LocalBackupOptions {
   readonly walPageSize: number;
   /** The tar ball composer (--rating-composer, --database-composer, --copy-composer); regular when absent. */
   readonly composer?: ComposerKind;
+  /** --verify / WALG_VERIFY_PAGE_CHECKSUMS, and --store-all-corrupt / WALG_STORE_ALL_CORRUPT_BLOCKS. */
+  readonly verifyPageChecksums?: boolean;
+  readonly storeAllCorruptBlocks?: boolean;
+  /** Walnut-only --delta-from-wal-summaries: changed blocks from PostgreSQL 17+ WAL summaries. */
+  readonly deltaFromWalSummaries?: boolean;
 }
 
 /** checkPgVersionAndPgControl: the directory must hold global/pg_control and PG_VERSION. */
@@ -135,10 +142,11 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
       log.debug(`Backup name: ${name}\nBackup start LSN: ${formatLsn(start.lsn)}`);
       terminator.arm();
 
+      const verifyPages = await checkDataChecksums(session, options.verifyPageChecksums === true);
       await checkArchiving(session);
 
       // handleDeltaBackup
-      let deltaMap: WalDeltaMap | undefined;
+      let deltaMap: ChangedBlockMap | undefined;
       if (parent !== undefined) {
         log.info('Delta backup enabled');
         if ((parent.sentinel.finishLsn ?? 0n) > start.lsn) throw new WalgError(`Finish LSN of backup ${parent.name} greater than current LSN`);
@@ -149,7 +157,15 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
         ) {
           throw new WalgError('Current database and database of base backup are not equal.');
         }
-        if (options.useWalDelta) {
+        if (options.deltaFromWalSummaries === true) {
+          deltaMap = await loadWalSummaryDeltaMap(session, {
+            parentStartLsn: parent.sentinel.startLsn!,
+            parentTimeline: parseInt(walFileNameOf(parent.name).slice(0, 8), 16),
+            startLsn: start.lsn,
+            timeline,
+          });
+        }
+        if (deltaMap === undefined && options.useWalDelta) {
           try {
             deltaMap = await loadWalDeltaMap(
               {
@@ -187,6 +203,7 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
         deltaLsn: parent?.sentinel.startLsn,
         deltaMap,
         diskLimit: options.diskLimit,
+        pageVerifier: verifyPages ? new PageVerifier({ startLsn: start.lsn, storeAllCorruptBlocks: options.storeAllCorruptBlocks === true, pageSize: options.pageSize }) : undefined,
       };
       composer = await makeTarComposer(options.composer ?? 'regular', composerOptions, {
         session,

@@ -234,6 +234,11 @@ export class PostgresSession {
     }));
   }
 
+  /** Every row of a query (text values), for callers with their own queries; `context` prefixes an error. */
+  rows(text: string, context: string, values?: unknown[]): Promise<Row[]> {
+    return this.#serialized((client) => allRows(client, text, context, values));
+  }
+
   async close(): Promise<void> {
     await this.#queue;
     await this.#client.end().catch(() => undefined);

@@ -4,6 +4,7 @@
 // backup_label.tar, which take their numbers from the same counter.
 
 import { open, type FileHandle } from 'node:fs/promises';
+import type { CorruptBlocks } from '../backup/files-metadata.ts';
 import { encodeIncrementHeader, incrementSize } from '../backup/increment.ts';
 import { formatRfc3339Nano, goTimeFromNanoseconds } from '../backup/go-time.ts';
 import type { Codec } from '../compression/codec.ts';
@@ -15,10 +16,10 @@ import type { TokenBucket } from '../storage/rate-limit.ts';
 import { ChunkPool, releaseChunk } from '../stream/chunk-pool.ts';
 import { DEFAULT_CHUNK_SIZE, pipelineMemoryBound, type StageMemory } from '../stream/memory-budget.ts';
 import type { FilesMetadataSpool } from './metadata-spool.ts';
+import type { FileVerification, PageVerifier } from './page-checksum.ts';
 import { scanChangedBlocks } from './page-scan.ts';
 import type { WalkedEntry, WalkSink } from './pgdata-walk.ts';
 import { headerFromStats, labelFileHeader, type AccountNames, type TarHeaderFields } from './tar-header.ts';
-import type { WalDeltaMap } from './wal-delta-map.ts';
 import { TarPartition, type TarUploadTarget } from './tar-partition.ts';
 
 export const BACKUP_LABEL_MEMBER = 'backup_label';
@@ -44,13 +45,23 @@ export interface ComposerOptions {
   readonly pageSize: number;
   /** The parent's start LSN, for increments. */
   readonly deltaLsn?: bigint;
-  /** Changed blocks from WAL (WALG_USE_WAL_DELTA): used instead of scanning pages when set. */
-  readonly deltaMap?: WalDeltaMap;
+  /** Changed blocks from WAL (WALG_USE_WAL_DELTA, or WAL summaries): used instead of scanning pages when set. */
+  readonly deltaMap?: ChangedBlockMap;
   /** WALG_DISK_RATE_LIMIT on file reads. */
   readonly diskLimit?: TokenBucket;
+  /** --verify: page checksums checked as the pages are packed, corrupt blocks recorded per file. */
+  readonly pageVerifier?: PageVerifier;
   readonly chunkSize?: number;
   /** UpdatesCount recorded for a member (the rating composer's StatBundleFiles); 0 when absent. */
   readonly updatesCountOf?: (memberName: string) => number;
+}
+
+/**
+ * Where an increment's blocks come from instead of a page scan: segment-relative block numbers, 'absent' (the file
+ * is taken from the parent) or 'unknown' (scan the pages).
+ */
+export interface ChangedBlockMap {
+  blocksFor(path: string, fileSize: number, pageSize: number): Uint32Array | 'absent' | 'unknown';
 }
 
 /** What an encrypter keeps between chunks, at most (libsodium: one 8 KiB frame; OpenPGP: its packet buffer). */
@@ -210,10 +221,15 @@ export class TarComposer implements WalkSink {
   }
 
   /** The `Files` entry of files_metadata.json for one member (WAL-G's BundleFiles.AddFile / AddSkippedFile). */
-  protected async recordFile(entry: WalkedEntry, flags: { readonly isIncremented: boolean; readonly isSkipped: boolean }): Promise<void> {
+  protected async recordFile(
+    entry: WalkedEntry,
+    flags: { readonly isIncremented: boolean; readonly isSkipped: boolean },
+    corruptBlocks?: CorruptBlocks,
+  ): Promise<void> {
     await this.#options.spool?.addFile(entry.memberName, {
       ...flags,
       modificationTime: modificationTimeText(entry.stats.mtimeNs),
+      corruptBlocks,
       updatesCount: this.#options.updatesCountOf?.(entry.memberName) ?? 0,
     });
   }
@@ -264,10 +280,10 @@ export class TarComposer implements WalkSink {
         }
         if (blocks === undefined) log.warn(`failed to read file '${entry.memberName}' as incremented`);
       }
-      await this.recordFile(entry, { isIncremented: blocks !== undefined, isSkipped: false });
+      const verification = this.#options.pageVerifier?.startFile(entry.path, fileSize);
       if (blocks === undefined) {
         await partition.writeHeader(header);
-        await this.#copyRange(partition, file, 0, fileSize);
+        await this.#copyRange(partition, file, 0, fileSize, verification);
         await partition.writePadding(fileSize);
         partition.size += fileSize;
       } else {
@@ -275,10 +291,12 @@ export class TarComposer implements WalkSink {
         const incrementHeader: TarHeaderFields = { ...header, size };
         await partition.writeHeader(incrementHeader);
         await partition.write(encodeIncrementHeader(fileSize, blocks));
-        await this.#copyPages(partition, file, blocks);
+        await this.#copyPages(partition, file, blocks, verification);
         await partition.writePadding(size);
         partition.size += size;
       }
+      // Recorded once packed, as WAL-G does, so the corrupt blocks found on the way are known.
+      await this.recordFile(entry, { isIncremented: blocks !== undefined, isSkipped: false }, verification?.finish());
     } catch (error) {
       throw new WalgError(`PackFileIntoTar: operation failed: ${entry.path}: ${errorMessage(error)}`, 1, { cause: error });
     } finally {
@@ -306,16 +324,18 @@ export class TarComposer implements WalkSink {
   }
 
   /** `length` bytes from `start` (a grown file is cut at the size recorded in the header). */
-  async #copyRange(partition: TarPartition, file: FileHandle, start: number, length: number): Promise<void> {
+  async #copyRange(partition: TarPartition, file: FileHandle, start: number, length: number, verification?: FileVerification): Promise<void> {
     const chunkSize = this.#target.pool.chunkSize;
     for (let offset = 0; offset < length; offset += chunkSize) {
       const chunk = await this.#readChunk(file, start + offset, Math.min(chunkSize, length - offset));
+      // Checked before the write hands the chunk on (chunks are whole pages: the chunk size is a multiple of them).
+      verification?.checkRun(chunk, chunk.length, (start + offset) / this.#options.pageSize);
       await partition.write(chunk);
     }
   }
 
   /** The listed pages, consecutive runs read together. */
-  async #copyPages(partition: TarPartition, file: FileHandle, blocks: Uint32Array): Promise<void> {
+  async #copyPages(partition: TarPartition, file: FileHandle, blocks: Uint32Array, verification?: FileVerification): Promise<void> {
     const pageSize = this.#options.pageSize;
     const pagesPerChunk = Math.max(1, Math.floor(this.#target.pool.chunkSize / pageSize));
     let index = 0;
@@ -323,6 +343,7 @@ export class TarComposer implements WalkSink {
       let run = 1;
       while (index + run < blocks.length && run < pagesPerChunk && blocks[index + run] === blocks[index] + run) run++;
       const chunk = await this.#readChunk(file, blocks[index] * pageSize, run * pageSize);
+      verification?.checkRun(chunk, chunk.length, blocks[index]);
       await partition.write(chunk);
       index += run;
     }

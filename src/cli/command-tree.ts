@@ -195,6 +195,8 @@ const backupPush: CommandSpec = {
     stringFlag('delta-from-user-data', 'Select the backup specified by UserData as the target for the delta backup'),
     stringFlag('add-user-data', 'Write the provided user data to the backup sentinel and metadata files.'),
     boolFlag('without-files-metadata', 'Do not track files metadata, significantly reducing memory usage'),
+    // Walnut-only (not in WAL-G): a delta's changed blocks from PostgreSQL 17+ WAL summaries.
+    boolFlag('delta-from-wal-summaries', 'Take the delta changed blocks from PostgreSQL 17+ WAL summaries (walnut only)'),
     TARGET_STORAGE_FLAG,
   ],
   load: () => import('./commands/backup-push.ts'),

@@ -40,6 +40,11 @@ export interface SettingDefinition {
   readonly allowed: boolean;
   readonly group: SettingGroup;
   readonly doc: string;
+  /**
+   * Walnut's own setting, not WAL-G's: never in the allowed list (no hidden flag, not in `wal-g flags`), but read
+   * from env and config file without the unknown-key warning.
+   */
+  readonly walnutOnly?: boolean;
 }
 
 export type StorageKind = 'oss' | 's3' | 'file' | 'gs' | 'az' | 'swift' | 'ssh';
@@ -135,6 +140,14 @@ export const SETTINGS: readonly SettingDefinition[] = [
   { name: 'WALG_SKIP_REDUNDANT_TARS', type: 'bool', default: 'false', allowed: true, group: 'backup', doc: 'backup-fetch skips tar parts whose files a later delta replaces.' },
   { name: 'WALG_VERIFY_PAGE_CHECKSUMS', type: 'bool', default: 'false', allowed: true, group: 'backup', doc: 'backup-push verifies page checksums while reading.' },
   { name: 'WALG_STORE_ALL_CORRUPT_BLOCKS', type: 'bool', default: 'false', allowed: true, group: 'backup', doc: 'Report every corrupt block instead of the first few.' },
+  {
+    name: 'WALNUT_DELTA_FROM_WAL_SUMMARIES',
+    type: 'bool',
+    allowed: false,
+    walnutOnly: true,
+    group: 'backup',
+    doc: 'Walnut only: delta backups take changed blocks from PostgreSQL 17+ WAL summaries (summarize_wal) instead of a page scan.',
+  },
   { name: 'WALG_USE_RATING_COMPOSER', type: 'bool', default: 'false', allowed: true, group: 'backup', doc: 'backup-push groups files into tars by change rating.' },
   { name: 'WALG_USE_COPY_COMPOSER', type: 'bool', default: 'false', allowed: true, group: 'backup', doc: 'backup-push copies unchanged tars from the previous backup.' },
   { name: 'WALG_USE_DATABASE_COMPOSER', type: 'bool', default: 'false', allowed: true, group: 'backup', doc: 'backup-push groups files into tars by database.' },

@@ -24,6 +24,7 @@ import {
   SETTING_DEFAULTS,
   STORAGE_ADAPTERS,
   type StorageKind,
+  findSetting,
   isAllowedSetting,
 } from './settings-table.ts';
 
@@ -107,7 +108,7 @@ export class Settings {
     if (sources.file !== undefined) {
       for (const [key, value] of sources.file) {
         const upper = key.toUpperCase();
-        if (configValueIsPresent(value) && !isAllowedSetting(upper)) unknown.push(upper);
+        if (configValueIsPresent(value) && !isAllowedSetting(upper) && findSetting(upper)?.walnutOnly !== true) unknown.push(upper);
       }
     }
     this.unknownFileKeys = unknown;

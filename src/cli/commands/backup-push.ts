@@ -23,5 +23,6 @@ export async function run(context: CommandContext): Promise<void> {
     withoutFilesMetadata: flags['without-files-metadata'] === true,
     targetStorage: String(flags['target-storage'] ?? ''),
     turbo: flags.turbo === true,
+    deltaFromWalSummaries: flags['delta-from-wal-summaries'] === true,
   });
 }
