@@ -63,6 +63,10 @@ export interface LocalBackupOptions {
   readonly forceWalDelta: boolean;
   /** WALG_PG_WAL_PAGE_SIZE. */
   readonly walPageSize: number;
+  /** Where the backup goes below the storage root: basebackups_005/ unless given (catchup-push: catchup_005/). */
+  readonly backupsFolder?: string;
+  /** Names the walk leaves out beside WAL-G's ExcludedFilenames. */
+  readonly extraExcludedNames?: ReadonlySet<string>;
 }
 
 /** checkPgVersionAndPgControl: the directory must hold global/pg_control and PG_VERSION. */
@@ -96,7 +100,7 @@ async function checkArchiving(session: PostgresSession): Promise<void> {
 /** Runs one local backup; returns its name once the sentinel is stored. */
 export async function pushLocalBackup(options: LocalBackupOptions): Promise<string> {
   const { server, parent } = options;
-  const baseBackups = options.storage.root.subFolder(BASE_BACKUP_FOLDER);
+  const baseBackups = options.storage.root.subFolder(options.backupsFolder ?? BASE_BACKUP_FOLDER);
   const session = await PostgresSession.open(options.env);
   let spool: FilesMetadataSpool | undefined;
   let composer: TarComposer | undefined;
@@ -133,9 +137,9 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
 
       await checkArchiving(session);
 
-      // handleDeltaBackup
+      // handleDeltaBackup; a nameless parent (catchup-push's LSN-only sentinel) is no delta here, as in WAL-G.
       let deltaMap: WalDeltaMap | undefined;
-      if (parent !== undefined) {
+      if (parent !== undefined && parent.name !== '') {
         log.info('Delta backup enabled');
         if ((parent.sentinel.finishLsn ?? 0n) > start.lsn) throw new WalgError(`Finish LSN of backup ${parent.name} greater than current LSN`);
         if (
@@ -192,6 +196,7 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
         dataDirectory: server.dataDirectory,
         sink: composer,
         pageSize: options.pageSize,
+        extraExcludedNames: options.extraExcludedNames,
         deltaBase: parent === undefined ? undefined : { startLsn: parent.sentinel.startLsn!, modificationTimes: parent.modificationTimes },
       }).walk();
       log.info('Packing ...');
