@@ -65,7 +65,7 @@ export function parseUserData(text: string): JsonValue | undefined {
 }
 
 /** GetPgServerInfo: a short connection for the data directory, version, system identifier and timeline. */
-async function readServerInfo(env: NodeJS.ProcessEnv, segmentSize: number): Promise<ServerInfo> {
+export async function readServerInfo(env: NodeJS.ProcessEnv, segmentSize: number): Promise<ServerInfo> {
   const session = await PostgresSession.open(env);
   try {
     const dataDirectory = await session.dataDirectory();

@@ -74,6 +74,10 @@ export interface LocalBackupOptions {
   readonly storeAllCorruptBlocks?: boolean;
   /** Walnut-only --delta-from-wal-summaries: changed blocks from PostgreSQL 17+ WAL summaries. */
   readonly deltaFromWalSummaries?: boolean;
+  /** Where the backup goes below the storage root: basebackups_005/ unless given (catchup-push: catchup_005/). */
+  readonly backupsFolder?: string;
+  /** Names the walk leaves out beside WAL-G's ExcludedFilenames. */
+  readonly extraExcludedNames?: ReadonlySet<string>;
 }
 
 /** checkPgVersionAndPgControl: the directory must hold global/pg_control and PG_VERSION. */
@@ -107,7 +111,7 @@ async function checkArchiving(session: PostgresSession): Promise<void> {
 /** Runs one local backup; returns its name once the sentinel is stored. */
 export async function pushLocalBackup(options: LocalBackupOptions): Promise<string> {
   const { server, parent } = options;
-  const baseBackups = options.storage.root.subFolder(BASE_BACKUP_FOLDER);
+  const baseBackups = options.storage.root.subFolder(options.backupsFolder ?? BASE_BACKUP_FOLDER);
   const session = await PostgresSession.open(options.env);
   let spool: FilesMetadataSpool | undefined;
   let composer: TarComposer | undefined;
@@ -145,9 +149,9 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
       const verifyPages = await checkDataChecksums(session, options.verifyPageChecksums === true);
       await checkArchiving(session);
 
-      // handleDeltaBackup
+      // handleDeltaBackup; a nameless parent (catchup-push's LSN-only sentinel) is no delta here, as in WAL-G.
       let deltaMap: ChangedBlockMap | undefined;
-      if (parent !== undefined) {
+      if (parent !== undefined && parent.name !== '') {
         log.info('Delta backup enabled');
         if ((parent.sentinel.finishLsn ?? 0n) > start.lsn) throw new WalgError(`Finish LSN of backup ${parent.name} greater than current LSN`);
         if (
@@ -220,6 +224,7 @@ export async function pushLocalBackup(options: LocalBackupOptions): Promise<stri
         dataDirectory: server.dataDirectory,
         sink: composer,
         pageSize: options.pageSize,
+        extraExcludedNames: options.extraExcludedNames,
         deltaBase: parent === undefined ? undefined : { startLsn: parent.sentinel.startLsn!, modificationTimes: parent.modificationTimes },
       }).walk();
       log.info('Packing ...');

@@ -71,6 +71,8 @@ export interface WalkOptions {
   readonly deltaBase?: DeltaBase;
   /** WALG_PG_BLOCK_SIZE. */
   readonly pageSize: number;
+  /** Names excluded beside EXCLUDED_NAMES (catchup-push adds the server's configuration files). */
+  readonly extraExcludedNames?: ReadonlySet<string>;
 }
 
 export interface WalkResult {
@@ -251,7 +253,7 @@ export class DataDirectoryWalker {
 
   /** addToBundle: exclusions, then the delta decisions for regular files, or a header for anything else. */
   async #addToBundle(entry: WalkedEntry): Promise<VisitResult> {
-    const excluded = EXCLUDED_NAMES.has(entry.baseName);
+    const excluded = EXCLUDED_NAMES.has(entry.baseName) || this.#options.extraExcludedNames?.has(entry.baseName) === true;
     const isDirectory = entry.stats.isDirectory();
     if (excluded && !isDirectory) return;
     if (!excluded && entry.stats.isFile()) {

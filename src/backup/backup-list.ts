@@ -13,11 +13,15 @@ export interface BackupListOptions {
   readonly pretty: boolean;
   readonly json: boolean;
   readonly detail: boolean;
+  /** basebackups_005/ unless given (catchup-list: catchup_005/). */
+  readonly backupsFolder?: string;
 }
 
 /** What backup-list writes to stdout; the "No backups found" info line is logged here when it applies. */
 export async function backupListOutput(storages: StorageSet, options: BackupListOptions): Promise<string> {
-  const entries = options.detail ? await detailedEntries(storages) : (await listBackups(storages)).map((backup) => ({ backup }));
+  const entries = options.detail
+    ? await detailedEntries(storages, options.backupsFolder)
+    : (await listBackups(storages, options.backupsFolder)).map((backup) => ({ backup }));
   if (entries.length === 0 && !options.json) log.info('No backups found');
   return renderList(
     entries.map(backupListFields),
@@ -30,8 +34,8 @@ export async function backupListOutput(storages: StorageSet, options: BackupList
  * Rows with metadata.json, ordered by start_time when every backup has a non-zero one, otherwise by sentinel
  * modification time. A backup whose metadata cannot be read fails the listing, as in WAL-G.
  */
-async function detailedEntries(storages: StorageSet): Promise<BackupListEntry[]> {
-  const objects = await listSentinelObjects(storages);
+async function detailedEntries(storages: StorageSet, backupsFolder: string | undefined): Promise<BackupListEntry[]> {
+  const objects = await listSentinelObjects(storages, backupsFolder);
   // WAL-G fetches the details walking its listing backwards, and its sort keeps that order for equal keys.
   const backups: BackupTime[] = objects.reverse().map((object) => {
     const storage = storages.storage(object.storageName);
@@ -45,7 +49,7 @@ async function detailedEntries(storages: StorageSet): Promise<BackupListEntry[]>
   const entries: Array<Required<BackupListEntry>> = [];
   for (const backup of backups) {
     try {
-      entries.push({ backup, metadata: await new BackupRef(backup.backupName, storages.storage(backup.storageName)).metadata() });
+      entries.push({ backup, metadata: await new BackupRef(backup.backupName, storages.storage(backup.storageName), backupsFolder).metadata() });
     } catch (error) {
       throw error instanceof WalgError ? error : new WalgError(errorMessage(error), 1, { cause: error });
     }

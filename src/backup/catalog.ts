@@ -71,9 +71,9 @@ function backupTimeOf(object: StoredObject, storage: NamedStorage): BackupTime {
   };
 }
 
-/** The sentinel objects directly in basebackups_005/ of every storage, in listing order. */
-export async function listSentinelObjects(storages: StorageSet): Promise<StoredObject[]> {
-  const objects = await storages.listObjects(BASE_BACKUP_FOLDER);
+/** The sentinel objects directly in basebackups_005/ (or `backupsFolder`, e.g. catchup_005/) of every storage, in listing order. */
+export async function listSentinelObjects(storages: StorageSet, backupsFolder = BASE_BACKUP_FOLDER): Promise<StoredObject[]> {
+  const objects = await storages.listObjects(backupsFolder);
   return objects.filter((object) => isSentinelKey(object.key));
 }
 
@@ -86,8 +86,8 @@ export function sortByModification<T extends { readonly modified: GoTime }>(item
 }
 
 /** Every backup with a sentinel, oldest sentinel first (WAL-G's GetBackups + SortBackupTimeSlices). */
-export async function listBackups(storages: StorageSet): Promise<BackupTime[]> {
-  const objects = await listSentinelObjects(storages);
+export async function listBackups(storages: StorageSet, backupsFolder = BASE_BACKUP_FOLDER): Promise<BackupTime[]> {
+  const objects = await listSentinelObjects(storages, backupsFolder);
   const times = objects.map((object) => backupTimeOf(object, storages.storage(object.storageName)));
   return sortByModification(times);
 }
@@ -96,18 +96,21 @@ export async function listBackups(storages: StorageSet): Promise<BackupTime[]> {
 export class BackupRef {
   readonly name: string;
   readonly storage: NamedStorage;
+  /** The folder holding the backup's documents: basebackups_005/, or catchup_005/ for catchup backups. */
+  readonly backupsFolder: string;
   private sentinelCache: BackupSentinel | undefined;
   private metadataCache: BackupMetadata | undefined;
   private filesMetadataCache: FilesMetadata | undefined;
 
-  constructor(name: string, storage: NamedStorage) {
+  constructor(name: string, storage: NamedStorage, backupsFolder = BASE_BACKUP_FOLDER) {
     this.name = name;
     this.storage = storage;
+    this.backupsFolder = backupsFolder;
   }
 
-  /** basebackups_005/ of the backup's storage. */
+  /** basebackups_005/ (or the catchup folder) of the backup's storage. */
   get baseBackupFolder(): Folder {
-    return this.storage.root.subFolder(BASE_BACKUP_FOLDER);
+    return this.storage.root.subFolder(this.backupsFolder);
   }
 
   get tarPartitionFolder(): Folder {
@@ -196,18 +199,18 @@ export async function readObjectText(folder: Folder, key: string): Promise<strin
 // Selection
 
 /** The backup with the newest sentinel (WAL-G's GetLatestBackup), with its log line. */
-export async function latestBackup(storages: StorageSet): Promise<BackupRef> {
-  const backups = await listBackups(storages);
+export async function latestBackup(storages: StorageSet, backupsFolder = BASE_BACKUP_FOLDER): Promise<BackupRef> {
+  const backups = await listBackups(storages, backupsFolder);
   if (backups.length === 0) throw new NoBackupsFoundError();
   const latest = backups[backups.length - 1];
   log.info(`LATEST backup is: '${latest.backupName}'`);
-  return new BackupRef(latest.backupName, storages.storage(latest.storageName));
+  return new BackupRef(latest.backupName, storages.storage(latest.storageName), backupsFolder);
 }
 
 /** A backup by exact name, in the first storage holding its sentinel. */
-export async function backupByName(storages: StorageSet, name: string): Promise<BackupRef> {
-  if (name === LATEST) return latestBackup(storages);
-  const key = BASE_BACKUP_FOLDER + sentinelKey(name);
+export async function backupByName(storages: StorageSet, name: string, backupsFolder = BASE_BACKUP_FOLDER): Promise<BackupRef> {
+  if (name === LATEST) return latestBackup(storages, backupsFolder);
+  const key = backupsFolder + sentinelKey(name);
   let found: NamedStorage | undefined;
   try {
     found = await storages.findObject(key);
@@ -215,7 +218,7 @@ export async function backupByName(storages: StorageSet, name: string): Promise<
     throw new WalgError(`checking sentinel file "${sentinelKey(name)}" for existence: ${errorMessage(error)}`, 1, { cause: error });
   }
   if (found === undefined) throw new BackupNotFoundError(name);
-  return new BackupRef(name, found);
+  return new BackupRef(name, found, backupsFolder);
 }
 
 /** What a command asked for: a name (or LATEST), or user data. */

@@ -429,3 +429,32 @@ async function extractAll(context: RestoreContext, extractor: BackupExtractor, t
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------------------
+// catchup-fetch
+
+/**
+ * catchup-fetch: one catchup backup written over an existing data directory (WAL-G's unwrap with
+ * createIncrementalFiles): whole files replace the local copies, increments patch them; no emptiness check and no
+ * parent chain. `beforeControlFiles` runs after the data tars, before backup_label and pg_control are written.
+ */
+export async function applyCatchupBackup(backup: BackupRef, options: FetchOptions, beforeControlFiles?: (target: string) => Promise<void>): Promise<void> {
+  const sentinel = await backup.sentinel();
+  const metadata = await backup.filesMetadata();
+  const context: RestoreContext = {
+    options,
+    target: await resolveDestination(options.destination),
+    guard: new ExtractionGuard(),
+    excluded: new Set<string>(),
+    placements: [],
+  };
+  const step: ChainStep = { backup, sentinel, metadata, selection: filesToUnwrap(metadata, '') };
+  const extractor = newExtractor(context, step, 'forward');
+  const tars = classifyTars(await backup.tarNames());
+  const needPgControl = requiresPgControl(backup.name, isIncrementalSentinel(sentinel));
+  if (tars.pgControl.length === 0 && tars.backupLabel.length === 0 && needPgControl) throw new WalgError('Expect pg_control archive, but not found');
+  await extractAll(context, extractor, tars.data.map((tarName) => ({ backup, tarName })));
+  if (beforeControlFiles !== undefined) await beforeControlFiles(context.target);
+  if (needPgControl) await extractLast(context, extractor, backup, tars);
+  log.info('\nBackup extraction complete.');
+}

@@ -457,17 +457,22 @@ test('a storage command without any configured storage fails with WAL-G\'s messa
 });
 
 test('an unwritten command exits 1 with one ERROR line naming it', async () => {
-  const outcome = await walg(['catchup-list'], STORAGE);
+  const outcome = await walg(['pgbackrest', 'backup-list'], STORAGE);
   assert.equal(outcome.code, 1);
   assert.equal(outcome.log.split('\n').filter(Boolean).length, 1);
-  assert.deepEqual(logMessages(outcome.log, 'ERROR'), ['catchup-list: not implemented yet']);
+  assert.deepEqual(logMessages(outcome.log, 'ERROR'), ['pgbackrest backup-list: not implemented yet']);
 });
 
 test('catchup-send and catchup-receive skip the storage check (NoStorage)', async () => {
-  for (const command of ['catchup-send', 'catchup-receive']) {
-    const outcome = await walg([command, '/pgdata', 'host:5432']);
-    assert.deepEqual(logMessages(outcome.log, 'ERROR'), [`${command}: not implemented yet`]);
-  }
+  // With no storage configured they get past the pre-run to their own first step (and its error).
+  const receive = await walg(['catchup-receive', '/pgdata', 'notaport']);
+  assert.deepEqual(logMessages(receive.log, 'ERROR'), ['strconv.Atoi: parsing "notaport": invalid syntax']);
+  const send = await walg(['catchup-send', '/pgdata', 'host:5432'], { PGHOST: '127.0.0.1', PGPORT: '1' });
+  const errors = logMessages(send.log, 'ERROR');
+  assert.equal(send.code, 1);
+  assert.ok(errors.length > 0);
+  assert.ok(errors.every((line) => !/storage/i.test(line)), errors.join('\n'));
+  assert.match(errors[errors.length - 1], /postgres connection failed/);
 });
 
 test('copy and st copy replace the root pre-run, so they need no storage in the main config', async () => {

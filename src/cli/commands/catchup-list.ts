@@ -1,8 +1,13 @@
-// `wal-g catchup-list`: lists the incremental catchup backups (not written yet).
+// `wal-g catchup-list`: lists the catchup backups in catchup_005/ (plain, --detail, --json, --pretty).
 
-import { notImplemented } from '../../errors.ts';
+import { catchupListOutput } from '../../backup/catchup.ts';
 import type { CommandContext } from '../context.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('catchup-list');
+export async function run(context: CommandContext): Promise<void> {
+  const output = await catchupListOutput(context.settings, {
+    pretty: context.flags.pretty === true,
+    json: context.flags.json === true,
+    detail: context.flags.detail === true,
+  });
+  if (output !== '') context.stdout.write(output);
 }

@@ -1,8 +1,8 @@
-// `wal-g catchup-receive`: receives an incremental backup over TCP from catchup-send (not written yet).
+// `wal-g catchup-receive PGDATA port_number`: waits for one catchup-send and writes what it sends into PGDATA.
 
-import { notImplemented } from '../../errors.ts';
+import { runCatchupReceive } from '../../catchup/catchup-transfer.ts';
 import type { CommandContext } from '../context.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('catchup-receive');
+export async function run(context: CommandContext): Promise<void> {
+  await runCatchupReceive({ dataDirectory: context.args[0], port: context.args[1], settings: context.settings });
 }

@@ -1,8 +1,8 @@
-// `wal-g catchup-send`: streams an incremental backup over TCP to catchup-receive (not written yet).
+// `wal-g catchup-send PGDATA host:port`: streams what a stopped replica lacks straight to its catchup-receive.
 
-import { notImplemented } from '../../errors.ts';
+import { runCatchupSend } from '../../catchup/catchup-transfer.ts';
 import type { CommandContext } from '../context.ts';
 
-export function run(_context: CommandContext): Promise<void> {
-  throw notImplemented('catchup-send');
+export async function run(context: CommandContext): Promise<void> {
+  await runCatchupSend({ dataDirectory: context.args[0], destination: context.args[1], settings: context.settings, env: context.env });
 }
