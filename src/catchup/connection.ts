@@ -37,7 +37,13 @@ export class CatchupConnection {
   async send(type: GobType, value: GobValue): Promise<void> {
     if (this.#failure !== undefined) throw this.#broken(this.#failure);
     if (!this.#compressor.write(this.#encoder.encode(type, value))) {
-      await Promise.race([once(this.#compressor, 'drain'), once(this.#compressor, 'close')]);
+      // Both waits are cancelled when either ends, so no 'close' listener is left behind per full write.
+      const settled = new AbortController();
+      try {
+        await Promise.race([once(this.#compressor, 'drain', { signal: settled.signal }), once(this.#compressor, 'close', { signal: settled.signal })]);
+      } finally {
+        settled.abort();
+      }
     }
   }
 

@@ -5,6 +5,9 @@ import { nodeV8, nodeVm } from '../native/lazy-builtins.ts';
 
 type Collector = (options: { type: 'minor' | 'major'; execution: 'sync' }) => void;
 
+/** One collection in this many is a full one: every 64 MiB handed out. */
+const MAJOR_EVERY = 8;
+
 let collector: Collector | null | undefined;
 let bytesSinceCollection = 0;
 let collections = 0;
@@ -34,7 +37,7 @@ function obtainCollector(): Collector | null {
 
 /**
  * Records that a stage handed out a buffer of `bytes` that becomes garbage once consumed. Every
- * BUFFER_GARBAGE_LIMIT bytes a young-generation collection runs (about 0.2 ms), and every fourth time
+ * BUFFER_GARBAGE_LIMIT bytes a young-generation collection runs (about 0.2 ms), and every MAJOR_EVERY-th time
  * a full one, for outputs that stayed referenced long enough (queued in a slow sink) to be promoted.
  *
  * Returns true when it collected. A stage producing native buffers should then let the event loop reach
@@ -49,7 +52,7 @@ export function noteBufferOutput(bytes: number): boolean {
   const gc = obtainCollector();
   if (gc === null) return false;
   collections++;
-  gc({ type: collections % 4 === 0 ? 'major' : 'minor', execution: 'sync' });
+  gc({ type: collections % MAJOR_EVERY === 0 ? 'major' : 'minor', execution: 'sync' });
   return true;
 }
 

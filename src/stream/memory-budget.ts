@@ -24,7 +24,7 @@ export const STAGE_BUFFERED_CHUNKS = 4;
  * for a young-generation collection each time the stages have handed out this many bytes, so about this
  * much sits uncollected (V8 left on its own let it reach 65–150 MiB in our 256 MiB runs).
  */
-export const BUFFER_GARBAGE_LIMIT = 16 * 1024 * 1024;
+export const BUFFER_GARBAGE_LIMIT = 8 * 1024 * 1024;
 
 /** One stage of a pipeline, as far as memory goes. */
 export interface StageMemory {
