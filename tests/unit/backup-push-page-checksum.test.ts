@@ -5,7 +5,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { corruptBlocksRecord, pageChecksum, PageVerifier } from '../../src/backup-push/page-checksum.ts';
+import { randomBytes } from 'node:crypto';
+import { corruptBlocksRecord, pageChecksum, pageChecksumScript, PageVerifier } from '../../src/backup-push/page-checksum.ts';
 
 const PAGE = 8192;
 /** Made by PostgreSQL 17 with data checksums: the first pages of a heap (500 rows) and of its btree index, checkpointed. */
@@ -22,6 +23,19 @@ test('the checksum of every page PostgreSQL wrote matches the one it stored', ()
       assert.notEqual(storedChecksum(file, block), 0);
       assert.equal(pageChecksum(file, block * PAGE, PAGE, block), storedChecksum(file, block), `block ${block}`);
     }
+  }
+});
+
+test('the native checksum and the TypeScript reference agree on real and random pages, any block number', () => {
+  for (const file of [HEAP, BTREE]) {
+    for (let block = 0; block < file.length / PAGE; block++) {
+      assert.equal(pageChecksumScript(file, block * PAGE, PAGE, block), storedChecksum(file, block), `block ${block}`);
+    }
+  }
+  for (let round = 0; round < 200; round++) {
+    const page = randomBytes(PAGE);
+    const block = round === 0 ? 0xffff_ffff : Math.floor(Math.random() * 2 ** 32);
+    assert.equal(pageChecksum(page, 0, PAGE, block), pageChecksumScript(page, 0, PAGE, block), `round ${round}`);
   }
 });
 
