@@ -29,6 +29,12 @@ static uint32_t read_u32(const uint8_t *at) {
   return value;
 }
 
+static uint64_t read_u64(const uint8_t *at) {
+  uint64_t value;
+  memcpy(&value, at, sizeof value);
+  return value;
+}
+
 static uint32_t hash_u32(uint32_t value) { return (value * 2654435761u) >> (32 - HASH_BITS); }
 
 /* A length field's continuation bytes (255, 255, ..., rest) after a token nibble of 15. */
@@ -75,10 +81,21 @@ static size_t compress_block(const uint8_t *src, size_t length, uint8_t *out, si
       }
       const uint8_t *match_end = ip + MIN_MATCH;
       const uint8_t *candidate_end = candidate + MIN_MATCH;
+      /* Eight bytes at a time while they agree; the first differing byte from the lowest set bit (little endian). */
+      while (match_end + 8 <= match_limit) {
+        uint64_t difference = read_u64(match_end) ^ read_u64(candidate_end);
+        if (difference != 0) {
+          match_end += __builtin_ctzll(difference) >> 3;
+          goto match_found;
+        }
+        match_end += 8;
+        candidate_end += 8;
+      }
       while (match_end < match_limit && *match_end == *candidate_end) {
         match_end++;
         candidate_end++;
       }
+    match_found:;
       size_t literals = (size_t)(ip - anchor);
       size_t extra = (size_t)(match_end - ip) - MIN_MATCH;
       size_t need = literal_bound(literals) + 2 + (extra >= 15 ? (extra - 15) / 255 + 1 : 0);
