@@ -11,11 +11,11 @@ const nm = (p) => join(root, 'node_modules', p);
 
 /** Native addons carried inside the binary: name -> the .node file and the JS file whose loader we replace. */
 export const nativeAddons = {
-  lz4: { file: nm('@antoniomuso/lz4-napi-linux-x64-gnu/lz4-napi.linux-x64-gnu.node'), loader: /node_modules[\\/]lz4-napi[\\/]index\.js$/ },
   lzma: { file: nm('@napi-rs/lzma-linux-x64-gnu/lzma.linux-x64-gnu.node'), loader: /node_modules[\\/]@napi-rs[\\/]lzma[\\/]index\.js$/ },
   sodium: { file: nm('sodium-native/prebuilds/linux-x64/sodium-native.node'), loader: /node_modules[\\/]sodium-native[\\/]binding\.js$/ },
-  xxhash: { file: nm('@node-rs/xxhash-linux-x64-gnu/xxhash.linux-x64-gnu.node'), loader: /node_modules[\\/]@node-rs[\\/]xxhash[\\/]index\.js$/ },
-  // walnut's own (src/native/c, built by scripts/build-native.mjs); loaded by src/native/walnut-native.ts, no JS loader to replace.
+  // walnut's own (src/native/c, built by scripts/build-native.mjs): LZ4 blocks both ways, xxHash32, page checksums,
+  // process memory controls. Loaded by src/native/walnut-native.ts, no JS loader to replace. (lz4-napi and
+  // @node-rs/xxhash, which it replaced, stay as devDependencies: the tests cross-check against them.)
   walnut: { file: join(root, 'build/native/walnut-native.node'), loader: undefined },
 };
 

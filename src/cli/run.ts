@@ -1,6 +1,7 @@
 // Runs one `wal-g` invocation in WAL-G's order (cobra v1.4.0 + WAL-G's hooks): locate the command, parse flags,
 // help, version, group help, config and logging init, argument rules, pre-run (storage check), handler.
 
+import { releaseStartupPages, shareMallocArena } from '../native/process-memory.ts';
 import {
   develEnvironmentDump,
   exportToEnvironment,
@@ -101,8 +102,12 @@ export async function runCli(argv: readonly string[], io: CliIo = {}): Promise<n
       return usageFailure(node, `required flag(s) "${names.join('", "')}" not set`, stdout, stderr);
     }
 
-    limitThreadPool(node.spec.use.split(' ')[0]);
+    const command = node.spec.use.split(' ')[0];
+    limitThreadPool(command);
+    const movesData = DATA_COMMANDS.has(command);
+    if (movesData) shareMallocArena();
     const handler = await node.spec.load();
+    if (movesData) releaseStartupPages();
     const exitCode = await handler.run(context);
     return typeof exitCode === 'number' ? exitCode : 0;
   } catch (err) {
@@ -250,6 +255,17 @@ function write(stream: OutputStream, text: string): void {
  * operator wins.
  */
 const SMALL_POOL_COMMANDS = new Set(['wal-push', 'wal-fetch', 'wal-prefetch']);
+
+/**
+ * Commands that stream object contents, for which walnut loads its addon at start to set up process memory
+ * (src/native/process-memory.ts). The others (listings, delete, mark) never load an addon, as before: they
+ * leave nothing in the addon cache directory.
+ */
+const DATA_COMMANDS = new Set([
+  'wal-push', 'wal-fetch', 'wal-prefetch', 'wal-receive', 'wal-restore', 'wal-verify', 'daemon',
+  'backup-push', 'backup-fetch', 'catchup-push', 'catchup-fetch', 'catchup-send', 'catchup-receive', 'copy',
+  'cat', 'get', 'put', 'transfer',
+]);
 
 function limitThreadPool(command: string): void {
   if (SMALL_POOL_COMMANDS.has(command) && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = '2';

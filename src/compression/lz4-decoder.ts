@@ -1,9 +1,9 @@
 // Streaming LZ4 frame reader: any valid frame (64 KiB–4 MiB blocks, linked or independent, checksums), skippable, legacy and concatenated frames.
 
-import lz4 from 'lz4-napi';
-import xxhash from '@node-rs/xxhash';
+import { walnutNative, Xxh32 } from '../native/walnut-native.ts';
 import { PacedTransform } from '../stream/paced-transform.ts';
 import { noteBufferOutput } from '../stream/buffer-garbage.ts';
+import { allocateLongLivedBuffer } from '../stream/long-lived-buffers.ts';
 import { DEFAULT_CHUNK_SIZE } from '../stream/memory-budget.ts';
 import { decompressionError } from './codec.ts';
 import {
@@ -58,10 +58,10 @@ function view(buffer: Uint8Array, start: number, length: number): Uint8Array {
 }
 
 /**
- * Blocks are decoded with lz4-napi's block decoder, whose input starts with a u32 LE "decoded size"; a
- * larger size than the real one is accepted and works as the output limit. So each block's bytes are
- * gathered behind a 4-byte slot holding the frame's block maximum. Linked blocks get the last 64 KiB of
- * output as the dictionary. At most one block (plus 64 KiB of history) is held.
+ * Blocks are decoded by walnut's own addon (src/native/c) into one buffer this decoder owns, then copied out in
+ * chunk-size slices: nothing downstream holds a whole decoded block, and the decode target stays warm (no fresh
+ * 4 MiB of page faults per block). For linked blocks the last 64 KiB of output stays at the front of that buffer as
+ * the history the next block's matches reach into. At most one block (plus 64 KiB of history) is held.
  */
 export class Lz4FrameDecoder extends PacedTransform {
   #expect = EXPECT_MAGIC;
@@ -70,15 +70,16 @@ export class Lz4FrameDecoder extends PacedTransform {
   #fieldLength = 4;
 
   #frame: Lz4FrameDescriptor | undefined;
-  #frameChecksum: InstanceType<typeof xxhash.Xxh32> | undefined;
+  #frameChecksum: Xxh32 | undefined;
   #frameDecodedBytes = 0;
 
-  #block: Buffer = Buffer.alloc(0); // [0..4) the decode limit, then the block's stored bytes
+  #block: Buffer = Buffer.alloc(0); // the block's stored bytes
   #blockLength = 0;
+  #decodeLimit = 0; // the frame's block maximum: a block decodes to at most this
   #blockFill = 0;
   #blockStored = false; // stored uncompressed (size field high bit)
 
-  #history: Buffer | undefined; // right-aligned last ≤64 KiB of output, for linked blocks
+  #decoded: Uint8Array = new Uint8Array(0); // [0, #historyLength) history, then the block being decoded
   #historyLength = 0;
 
   #skipRemaining = 0;
@@ -88,7 +89,7 @@ export class Lz4FrameDecoder extends PacedTransform {
     while (offset < input.length) {
       if (this.#expect === EXPECT_BLOCK_DATA || this.#expect === EXPECT_LEGACY_BLOCK_DATA) {
         const taken = Math.min(this.#blockLength - this.#blockFill, input.length - offset);
-        input.copy(this.#block, 4 + this.#blockFill, offset, offset + taken);
+        input.copy(this.#block, this.#blockFill, offset, offset + taken);
         this.#blockFill += taken;
         offset += taken;
         this.#totalIn += taken;
@@ -152,7 +153,7 @@ export class Lz4FrameDecoder extends PacedTransform {
         return this.#finishBlock(u32(field));
       case EXPECT_CONTENT_CHECKSUM: {
         const expected = u32(field);
-        const actual = (this.#frameChecksum as InstanceType<typeof xxhash.Xxh32>).digest() >>> 0;
+        const actual = (this.#frameChecksum as Xxh32).digest() >>> 0;
         if (actual !== expected) throw decompressionError('lz4', 'content checksum mismatch (the object is corrupt)');
         this.#endFrame();
         return true;
@@ -176,7 +177,8 @@ export class Lz4FrameDecoder extends PacedTransform {
       this.#expectField(EXPECT_SKIP_LENGTH, 4);
     } else if (magic === LZ4_LEGACY_MAGIC) {
       this.#frame = undefined;
-      this.#ensureBlockBuffer(lz4CompressBound(LZ4_LEGACY_BLOCK_SIZE), LZ4_LEGACY_BLOCK_SIZE);
+      this.#historyLength = 0;
+      this.#ensureBlockBuffer(lz4CompressBound(LZ4_LEGACY_BLOCK_SIZE), LZ4_LEGACY_BLOCK_SIZE, false);
       this.#expectField(EXPECT_LEGACY_BLOCK_SIZE, 4);
     } else {
       throw decompressionError('lz4', `not an LZ4 frame: bad magic number 0x${magic.toString(16).padStart(8, '0')} at byte ${this.#totalIn - 4}`);
@@ -190,18 +192,23 @@ export class Lz4FrameDecoder extends PacedTransform {
       throw decompressionError('lz4', `the frame needs external dictionary ${descriptor.dictionaryId}, which WAL-G never writes`);
     }
     this.#frame = descriptor;
-    this.#frameChecksum = descriptor.contentChecksum ? new xxhash.Xxh32(0) : undefined;
+    this.#frameChecksum = descriptor.contentChecksum ? new Xxh32(0) : undefined;
     this.#frameDecodedBytes = 0;
     this.#historyLength = 0;
-    if (!descriptor.blockIndependence && this.#history === undefined) this.#history = Buffer.allocUnsafeSlow(LZ4_WINDOW_SIZE);
-    this.#ensureBlockBuffer(descriptor.blockMaxSize, descriptor.blockMaxSize);
+    this.#ensureBlockBuffer(descriptor.blockMaxSize, descriptor.blockMaxSize, !descriptor.blockIndependence);
     this.#expectField(EXPECT_BLOCK_SIZE, 4);
   }
 
-  /** Makes #block hold `capacity` stored bytes behind a decode limit of `decodedLimit`. */
-  #ensureBlockBuffer(capacity: number, decodedLimit: number): void {
-    if (this.#block.length < 4 + capacity) this.#block = Buffer.allocUnsafeSlow(4 + capacity);
-    this.#block.writeUInt32LE(decodedLimit, 0);
+  /** Makes #block hold `capacity` stored bytes and #decoded a block of `decodeLimit` bytes, after history if linked. */
+  #ensureBlockBuffer(capacity: number, decodeLimit: number, linked: boolean): void {
+    if (this.#block.length < capacity) this.#block = allocateLongLivedBuffer(capacity);
+    const needed = decodeLimit + (linked ? LZ4_WINDOW_SIZE : 0);
+    if (this.#decoded.length < needed) {
+      const larger = allocateLongLivedBuffer(needed);
+      larger.set(this.#decoded.subarray(0, this.#historyLength));
+      this.#decoded = larger;
+    }
+    this.#decodeLimit = decodeLimit;
   }
 
   #onBlockSize(sizeField: number): boolean {
@@ -244,58 +251,50 @@ export class Lz4FrameDecoder extends PacedTransform {
   #finishBlock(blockChecksum: number | undefined): boolean {
     const frame = this.#frame;
     const legacy = this.#expect === EXPECT_LEGACY_BLOCK_DATA;
-    const storedBytes = view(this.#block, 4, this.#blockLength);
-    let output: Buffer;
-    let collected = false;
+    const storedBytes = view(this.#block, 0, this.#blockLength);
+    const linked = frame !== undefined && !frame.blockIndependence;
+    const start = linked ? this.#historyLength : 0;
+    let length: number;
     if (this.#blockStored) {
-      output = Buffer.allocUnsafe(this.#blockLength);
-      output.set(storedBytes);
+      this.#decoded.set(storedBytes, start);
+      length = this.#blockLength;
     } else {
-      const linked = frame !== undefined && !frame.blockIndependence && this.#historyLength > 0;
-      const dictionary = linked ? view(this.#history as Buffer, LZ4_WINDOW_SIZE - this.#historyLength, this.#historyLength) : undefined;
-      try {
-        output = lz4.uncompressSync(view(this.#block, 0, 4 + this.#blockLength), dictionary);
-      } catch (error) {
-        throw decompressionError('lz4', `corrupt block at byte ${this.#totalIn - this.#blockLength}: ${(error as Error).message}`, error);
-      }
-      collected = noteBufferOutput(output.length);
+      length = walnutNative().lz4DecompressBlock(storedBytes, this.#decoded.subarray(0, start + this.#decodeLimit), start);
+      if (length < 0) throw decompressionError('lz4', `corrupt block at byte ${this.#totalIn - this.#blockLength}: it does not decode to at most ${this.#decodeLimit} bytes`);
     }
+    const output = this.#decoded.subarray(start, start + length);
     if (blockChecksum !== undefined) this.#verifyBlockChecksum(blockChecksum, storedBytes, output);
-    this.#frameChecksum?.update(view(output, 0, output.length));
-    this.#frameDecodedBytes += output.length;
-    if (frame !== undefined && !frame.blockIndependence) this.#remember(output);
+    this.#frameChecksum?.update(output);
+    this.#frameDecodedBytes += length;
     this.#expectField(legacy ? EXPECT_LEGACY_BLOCK_SIZE : EXPECT_BLOCK_SIZE, 4);
-    // Handed on in chunk-size slices of the one decoded block: stages downstream queue slices, never whole blocks
-    // of their own, so a part in flight spans about one block rather than one per stage.
+    // Copied out in chunk-size slices: stages downstream hold slices they own, never the decode buffer, and each
+    // slice is garbage as soon as its consumer is done with it.
     let wantsMore = true;
-    for (let at = 0; at < output.length; at += OUTPUT_SLICE_SIZE) {
-      wantsMore = this.push(output.subarray(at, Math.min(at + OUTPUT_SLICE_SIZE, output.length)));
+    for (let at = 0; at < length; at += OUTPUT_SLICE_SIZE) {
+      const slice = Buffer.allocUnsafeSlow(Math.min(OUTPUT_SLICE_SIZE, length - at));
+      slice.set(output.subarray(at, at + slice.length));
+      wantsMore = this.push(slice);
     }
-    if (collected) {
+    if (linked) this.#keepHistory(start + length);
+    if (noteBufferOutput(length)) {
       this.yieldToEventLoop();
       return false;
     }
     return wantsMore;
   }
 
-  #verifyBlockChecksum(expected: number, storedBytes: Uint8Array, output: Buffer): void {
+  #verifyBlockChecksum(expected: number, storedBytes: Uint8Array, output: Uint8Array): void {
     // The spec hashes the bytes as stored; pierrec's writer hashes the decoded bytes. Accept either.
-    if (xxhash.xxh32(storedBytes, 0) >>> 0 === expected) return;
-    if (xxhash.xxh32(view(output, 0, output.length), 0) >>> 0 === expected) return;
+    if (walnutNative().xxh32(storedBytes, 0) >>> 0 === expected) return;
+    if (walnutNative().xxh32(output, 0) >>> 0 === expected) return;
     throw decompressionError('lz4', `block checksum mismatch at byte ${this.#totalIn} (the object is corrupt)`);
   }
 
-  /** Keeps the last 64 KiB of output, right-aligned in #history, as the next linked block's dictionary. */
-  #remember(output: Buffer): void {
-    const history = this.#history as Buffer;
-    if (output.length >= LZ4_WINDOW_SIZE) {
-      output.copy(history, 0, output.length - LZ4_WINDOW_SIZE);
-      this.#historyLength = LZ4_WINDOW_SIZE;
-      return;
-    }
-    history.copyWithin(0, output.length, LZ4_WINDOW_SIZE);
-    output.copy(history, LZ4_WINDOW_SIZE - output.length);
-    this.#historyLength = Math.min(LZ4_WINDOW_SIZE, this.#historyLength + output.length);
+  /** Moves the last 64 KiB of #decoded[0, end) to its front, as the next linked block's history. */
+  #keepHistory(end: number): void {
+    const kept = Math.min(LZ4_WINDOW_SIZE, end);
+    this.#decoded.copyWithin(0, end - kept, end);
+    this.#historyLength = kept;
   }
 
   #endFrame(): void {

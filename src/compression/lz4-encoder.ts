@@ -1,10 +1,11 @@
 // Streaming LZ4 frame writer with WAL-G's layout: 4 MiB independent blocks, raw blocks when they don't shrink, xxh32 trailer.
 
-import xxhash from '@node-rs/xxhash';
-import { walnutNative } from '../native/walnut-native.ts';
+import { walnutNative, Xxh32 } from '../native/walnut-native.ts';
 import { PacedTransform } from '../stream/paced-transform.ts';
 import { noteBufferOutput } from '../stream/buffer-garbage.ts';
-import { encodeFrameHeader, LZ4_UNCOMPRESSED_BIT, lz4CompressBound, WALG_LZ4_BLOCK_SIZE } from './lz4-frame.ts';
+import { allocateLongLivedBuffer } from '../stream/long-lived-buffers.ts';
+import { RecyclingPool } from '../stream/recycling-pool.ts';
+import { encodeFrameHeader, LZ4_UNCOMPRESSED_BIT, WALG_LZ4_BLOCK_SIZE } from './lz4-frame.ts';
 
 /**
  * Block and scratch buffers of finished encoders, kept for the next one: a backup starts a new encoder per tar
@@ -15,7 +16,7 @@ const spareBuffers = new Map<number, Buffer[]>();
 const SPARES_KEPT = 2;
 
 function takeBuffer(size: number): Buffer {
-  return spareBuffers.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
+  return spareBuffers.get(size)?.pop() ?? allocateLongLivedBuffer(size);
 }
 
 function giveBack(buffer: Buffer | undefined): void {
@@ -23,6 +24,19 @@ function giveBack(buffer: Buffer | undefined): void {
   let spares = spareBuffers.get(buffer.length);
   if (spares === undefined) spareBuffers.set(buffer.length, (spares = []));
   if (spares.length < SPARES_KEPT && !spares.includes(buffer)) spares.push(buffer);
+}
+
+/**
+ * The compressed blocks encoders hand downstream, by block size: shared by every encoder of the process, two kept
+ * free (a block being written, the next one being made). Consumers that give them back: the file storage writer.
+ */
+const outputPools = new Map<number, RecyclingPool>();
+const OUTPUT_BLOCKS_KEPT = 2;
+
+function outputBlocks(blockSize: number): RecyclingPool {
+  let pool = outputPools.get(blockSize);
+  if (pool === undefined) outputPools.set(blockSize, (pool = new RecyclingPool(blockSize, OUTPUT_BLOCKS_KEPT)));
+  return pool;
 }
 
 /**
@@ -35,7 +49,7 @@ export class Lz4FrameEncoder extends PacedTransform {
   readonly #blockSize: number;
   #block: Buffer | undefined;
   #blockFill = 0;
-  readonly #checksum = new xxhash.Xxh32(0);
+  readonly #checksum = new Xxh32(0);
   #headerWritten = false;
   #scratch: Buffer | undefined;
 
@@ -113,19 +127,21 @@ export class Lz4FrameEncoder extends PacedTransform {
     // Compressed into this encoder's own scratch buffer (no allocation per block), then copied out at its real
     // size: what flows downstream and waits for a collection is the compressed bytes, not a 4 MiB native buffer
     // per block that the addon's allocator keeps resident (docs/PERFORMANCE.md, session 3).
-    const scratch = (this.#scratch ??= takeBuffer(4 + lz4CompressBound(this.#blockSize)));
+    // As large as a block, slot included: a block that does not compress below that is stored raw anyway, and
+    // the buffer stays a whole number of 2 MiB pages (src/stream/long-lived-buffers.ts).
+    const scratch = (this.#scratch ??= takeBuffer(this.#blockSize));
     const compressedLength = walnutNative().lz4CompressBlock(data, new Uint8Array(scratch.buffer, scratch.byteOffset + 4, scratch.length - 4));
-    let block: Buffer;
-    if (compressedLength > 0 && compressedLength < length) {
+    const compressed = compressedLength > 0 && compressedLength < length;
+    const { buffer: block, fresh } = outputBlocks(this.#blockSize).take(4 + (compressed ? compressedLength : length));
+    if (compressed) {
       scratch.writeUInt32LE(compressedLength, 0);
-      block = Buffer.allocUnsafeSlow(4 + compressedLength);
       scratch.copy(block, 0, 0, 4 + compressedLength);
     } else {
-      block = Buffer.allocUnsafeSlow(4 + length);
       block.writeUInt32LE((length | LZ4_UNCOMPRESSED_BIT) >>> 0, 0);
       block.set(data, 4);
     }
-    const collected = noteBufferOutput(block.length);
+    // Only fresh buffers become garbage; a block the file storage writer gives back is reused by the next one.
+    const collected = fresh && noteBufferOutput(block.length);
     const wantsMore = this.push(block);
     if (collected) {
       this.yieldToEventLoop();

@@ -1,6 +1,6 @@
 // LZ4 frame format constants and the frame descriptor, as WAL-G's lz4 writer (pierrec/lz4 v4.1.21) lays them out.
 
-import xxhash from '@node-rs/xxhash';
+import { walnutNative } from '../native/walnut-native.ts';
 
 export const LZ4_FRAME_MAGIC = 0x184d2204;
 /** Legacy frames (lz4 -l): 8 MiB independent blocks, no descriptor, no end mark. */
@@ -43,7 +43,7 @@ export interface Lz4FrameDescriptor {
 
 /** The header checksum byte: the second byte of xxh32 over the descriptor (FLG … last field before HC). */
 export function headerChecksum(descriptor: Uint8Array): number {
-  return (xxhash.xxh32(descriptor, 0) >>> 8) & 0xff;
+  return (walnutNative().xxh32(descriptor, 0) >>> 8) & 0xff;
 }
 
 /** Bytes of the descriptor after FLG (BD, optional content size and dictionary id, HC) for a given FLG. */

@@ -10,12 +10,12 @@ import { WalgError } from '../errors.ts';
 // Filled in by esbuild (esbuild.config.mjs): addon name -> SEA asset key "<name>-<sha12>.node".
 declare const __WALNUT_ADDON_ASSETS__: Record<string, string> | undefined;
 
-export type AddonName = 'lz4' | 'lzma' | 'sodium' | 'xxhash' | 'walnut';
+export type AddonName = 'lzma' | 'sodium' | 'walnut';
 
 const loaded = new Map<string, unknown>();
 
 /**
- * lz4-napi, @node-rs/xxhash and @napi-rs/lzma each link their own mimalloc, which by default commits a 32 MiB
+ * @napi-rs/lzma links its own mimalloc (as lz4-napi and @node-rs/xxhash did, before walnut's addon replaced them), which by default commits a 32 MiB
  * segment up front (32 MiB of private writable memory per addon, measured) and reserves a 1 GiB arena.
  * mimalloc reads its options from the environment when the addon is loaded, so they are set for the dlopen
  * only: segments are committed as used and no arena is reserved ahead (lzma: VmPeak 834 -> 771 MiB).

@@ -16,6 +16,7 @@ import type { GetOptions, ListEntry, ListOptions, ObjectInfo, PutOptions, Storag
 import { errorCode, goQuote, pathErrorText } from './go-text.ts';
 import { fileStorageRoot } from './prefix.ts';
 import { nodeCrypto } from '../native/lazy-builtins.ts';
+import { giveBack } from '../stream/recycling-pool.ts';
 
 /** WAL-G creates storage directories with this mode (before the umask). */
 export const DIRECTORY_MODE = 0o755;
@@ -371,6 +372,8 @@ async function copyBodyInto(
       await chunks.return?.();
       throw describeWriteError(error);
     }
+    // This loop is the chunk's last reader: a stage output lent by a recycling pool can be reused now.
+    giveBack(chunk);
   }
 }
 

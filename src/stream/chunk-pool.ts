@@ -1,5 +1,7 @@
 // A fixed set of equal-sized buffers that readers fill and later stages hand back: the pipeline's memory bound.
 
+import { allocateLongLivedBuffers } from './long-lived-buffers.ts';
+
 /**
  * How a stage treats the chunks written to it, stored on the stream under CHUNK_HANDLING:
  * - 'releases': it is done with a chunk once it has consumed it and gives pooled chunks back (codecs);
@@ -59,9 +61,8 @@ export class ChunkPool {
     if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new RangeError(`chunk size must be a positive integer, got ${chunkSize}`);
     this.chunkCount = chunkCount;
     this.chunkSize = chunkSize;
-    for (let i = 0; i < chunkCount; i++) {
-      // allocUnsafeSlow: its own ArrayBuffer (never a slice of Node's shared pool), so release can find it.
-      const chunk = Buffer.allocUnsafeSlow(chunkSize);
+    // Each chunk has its own ArrayBuffer (never a slice of Node's shared pool), so release can find it.
+    for (const chunk of allocateLongLivedBuffers(chunkCount, chunkSize)) {
       poolOfBuffer.set(chunk.buffer, this);
       this.#chunkOf.set(chunk.buffer, chunk);
       this.#free.push(chunk);

@@ -20,6 +20,12 @@ export const DEFAULT_POOL_CHUNKS = 4;
 export const STAGE_BUFFERED_CHUNKS = 4;
 
 /**
+ * Long-lived buffers (chunk pools, codec blocks) of at least this much in all come from memory the kernel may back
+ * with 2 MiB pages (src/stream/long-lived-buffers.ts); each such allocation is rounded up to a multiple of 2 MiB.
+ */
+export const HUGE_PAGE_BUFFERS_MIN_BYTES = 2 * 1024 * 1024;
+
+/**
  * Stage outputs that are already consumed but not yet collected. src/stream/buffer-garbage.ts asks V8
  * for a young-generation collection each time the stages have handed out this many bytes, so about this
  * much sits uncollected (V8 left on its own let it reach 65–150 MiB in our 256 MiB runs).

@@ -2,6 +2,7 @@
 
 import { Transform, type TransformCallback, type TransformOptions } from 'node:stream';
 import { CHUNK_HANDLING, type ChunkHandling, releaseChunk } from './chunk-pool.ts';
+import { giveBack } from './recycling-pool.ts';
 import { stageStreamOptions } from './memory-budget.ts';
 
 /**
@@ -83,6 +84,7 @@ export abstract class PacedTransform extends Transform {
     this.#input = undefined;
     this.#callback = undefined;
     releaseChunk(input);
+    giveBack(input); // consumed (copied or decoded) whole: a recycling pool may lend it out again
     callback(error);
   }
 

@@ -142,12 +142,17 @@ describe('wal-fetch', () => {
     mkdirSync(runningFolder, { recursive: true });
     const data = fakeSegment();
     writeFileSync(runningFile, data.subarray(0, 1000));
-    // The "prefetcher": grows the file, then publishes it, as prefetchOne does.
-    setTimeout(() => writeFileSync(runningFile, data.subarray(0, 50_000)), 50);
-    setTimeout(() => {
+    // The "prefetcher": grows the file every 20 ms (so wal-fetch never sees it stall, however loaded the machine
+    // is), then publishes it, as prefetchOne does.
+    let grown = 1000;
+    const growing = setInterval(() => {
+      grown += 5000;
+      writeFileSync(runningFile, data.subarray(0, grown));
+      if (grown < 50_000) return;
+      clearInterval(growing);
       writeFileSync(prefetchedFile, data);
       writeFileSync(runningFile, '');
-    }, 120);
+    }, 20);
     await fetchWal(fetchOptions(new Folder(new MemoryStorageDriver()), S2, join(walDir, 'x')));
     assert.deepEqual(readFileSync(join(walDir, 'x')), data);
   });

@@ -1,6 +1,7 @@
 /*
- * walnut's own native addon: the two byte loops the interpreter (--jitless) is too slow for, written to fill buffers
- * the caller owns, so nothing is allocated per call: an LZ4 block compressor and PostgreSQL's data page checksum.
+ * walnut's own native addon: the byte loops the interpreter (--jitless) is too slow for, written to fill buffers
+ * the caller owns, so nothing is allocated per call (LZ4 blocks both ways, xxHash32, PostgreSQL's data page
+ * checksum), and two process memory controls glibc and the kernel offer only to native code.
  *
  * Built by scripts/build-native.mjs with the system C compiler against Node's N-API headers; shipped in the SEA as
  * an asset like the other addons. Single-threaded use only (the hash table is static), as walnut calls it from the
@@ -8,9 +9,14 @@
  */
 
 #include <node_api.h>
+#include <malloc.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 /* ---- LZ4 block format (https://github.com/lz4/lz4/blob/dev/doc/lz4_Block_format.md) ---------------------------- */
 
@@ -229,10 +235,396 @@ static napi_value page_checksum_js(napi_env env, napi_callback_info info) {
   return result;
 }
 
+/*
+ * LZ4 block decoding into a buffer the caller owns. The destination's first `prefix` bytes are history (the end of
+ * the previous block of a linked frame): matches may reach back into them, never before them. Every read and write is
+ * bounds-checked, so corrupt or hostile input gives -1, never memory outside the two buffers.
+ */
+static int64_t decompress_block(const uint8_t *source, size_t source_length, uint8_t *destination, size_t prefix, size_t capacity) {
+  const uint8_t *in = source;
+  const uint8_t *const in_end = source + source_length;
+  uint8_t *out = destination + prefix;
+  uint8_t *const out_end = destination + capacity;
+  if (source_length == 0) return -1;
+  for (;;) {
+    if (in >= in_end) return -1;
+    const unsigned token = *in++;
+    size_t literals = token >> 4;
+    if (literals == 15) {
+      unsigned byte;
+      do {
+        if (in >= in_end) return -1;
+        byte = *in++;
+        literals += byte;
+      } while (byte == 255);
+    }
+    if ((size_t)(in_end - in) < literals || (size_t)(out_end - out) < literals) return -1;
+    if (literals <= 16 && in_end - in >= 16 && out_end - out >= 16) {
+      memcpy(out, in, 16); /* the usual short run: one fixed copy, the bytes past it are overwritten later */
+    } else {
+      memcpy(out, in, literals);
+    }
+    out += literals;
+    in += literals;
+    if (in == in_end) break; /* the last sequence is literals only */
+    if (in_end - in < 2) return -1;
+    const size_t offset = (size_t)in[0] | ((size_t)in[1] << 8);
+    in += 2;
+    if (offset == 0 || offset > (size_t)(out - destination)) return -1;
+    size_t match_length = token & 15;
+    if (match_length == 15) {
+      unsigned byte;
+      do {
+        if (in >= in_end) return -1;
+        byte = *in++;
+        match_length += byte;
+      } while (byte == 255);
+    }
+    match_length += MIN_MATCH;
+    if ((size_t)(out_end - out) < match_length) return -1;
+    const uint8_t *const pattern = out - offset;
+    if (offset >= 16 && (size_t)(out_end - out) >= match_length + 16) {
+      /* 16 bytes at a time, possibly past the match (room was checked): each copy reads only bytes written before. */
+      uint8_t *const stop = out + match_length;
+      const uint8_t *from = pattern;
+      do {
+        memcpy(out, from, 16);
+        out += 16;
+        from += 16;
+      } while (out < stop);
+      out = stop;
+      continue;
+    }
+    /* Copies never overlap: each takes at most the distance already written, which doubles every round. */
+    while (match_length > 0) {
+      size_t step = (size_t)(out - pattern);
+      if (step > match_length) step = match_length;
+      memcpy(out, pattern, step);
+      out += step;
+      match_length -= step;
+    }
+  }
+  return (int64_t)(out - destination - prefix);
+}
+
+/* lz4DecompressBlock(source, destination, prefix): decoded length written after `prefix`, or -1 (corrupt or too long). */
+static napi_value lz4_decompress_block(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 3) return throw_error(env, "lz4DecompressBlock(source, destination, prefix): three arguments expected");
+  uint8_t *source, *destination;
+  size_t source_length, capacity;
+  uint32_t prefix;
+  if (!typed_array_bytes(env, argv[0], &source, &source_length) || !typed_array_bytes(env, argv[1], &destination, &capacity) ||
+      napi_get_value_uint32(env, argv[2], &prefix) != napi_ok || prefix > capacity) {
+    return throw_error(env, "lz4DecompressBlock(source, destination, prefix): two Uint8Arrays and a prefix within the destination expected");
+  }
+  napi_value result;
+  napi_create_double(env, (double)decompress_block(source, source_length, destination, prefix, capacity), &result);
+  return result;
+}
+
+/* ---- xxHash32 (https://github.com/Cyan4973/xxHash/blob/dev/doc/xxhash_spec.md), the LZ4 frame checksum --------- */
+
+#define XXH_PRIME1 0x9E3779B1u
+#define XXH_PRIME2 0x85EBCA77u
+#define XXH_PRIME3 0xC2B2AE3Du
+#define XXH_PRIME4 0x27D4EB2Fu
+#define XXH_PRIME5 0x165667B1u
+
+/* The streaming state lives in a Uint8Array the caller owns (XXH32_STATE_SIZE bytes), so nothing is allocated here. */
+typedef struct {
+  uint64_t total;
+  uint32_t lanes[4];
+  uint32_t seed;
+  uint32_t buffered;
+  uint8_t buffer[16];
+} xxh32_state;
+#define XXH32_STATE_SIZE 48
+_Static_assert(sizeof(xxh32_state) <= XXH32_STATE_SIZE, "xxh32 state size");
+
+static uint32_t rotl32(uint32_t value, int bits) { return (value << bits) | (value >> (32 - bits)); }
+static uint32_t xxh32_round(uint32_t lane, uint32_t input) { return rotl32(lane + input * XXH_PRIME2, 13) * XXH_PRIME1; }
+
+static void xxh32_reset(xxh32_state *state, uint32_t seed) {
+  memset(state, 0, sizeof *state);
+  state->seed = seed;
+  state->lanes[0] = seed + XXH_PRIME1 + XXH_PRIME2;
+  state->lanes[1] = seed + XXH_PRIME2;
+  state->lanes[2] = seed;
+  state->lanes[3] = seed - XXH_PRIME1;
+}
+
+/*
+ * Scalar on purpose: the four lanes fit one SSE register, but SSE2 has no 32-bit multiply and GCC's vectorized loop
+ * emulated it with a chain of shifts at ~1.6 GB/s; scalar imul runs several times faster.
+ */
+__attribute__((optimize("no-tree-vectorize"))) static void xxh32_stripes(xxh32_state *state, const uint8_t *data, size_t stripes) {
+  uint32_t a = state->lanes[0], b = state->lanes[1], c = state->lanes[2], d = state->lanes[3];
+  for (size_t i = 0; i < stripes; i++, data += 16) {
+    a = xxh32_round(a, read_u32(data));
+    b = xxh32_round(b, read_u32(data + 4));
+    c = xxh32_round(c, read_u32(data + 8));
+    d = xxh32_round(d, read_u32(data + 12));
+  }
+  state->lanes[0] = a, state->lanes[1] = b, state->lanes[2] = c, state->lanes[3] = d;
+}
+
+static void xxh32_update(xxh32_state *state, const uint8_t *data, size_t length) {
+  state->total += length;
+  if (state->buffered > 0) {
+    size_t take = 16 - state->buffered;
+    if (take > length) take = length;
+    memcpy(state->buffer + state->buffered, data, take);
+    state->buffered += (uint32_t)take;
+    data += take;
+    length -= take;
+    if (state->buffered < 16) return;
+    xxh32_stripes(state, state->buffer, 1);
+    state->buffered = 0;
+  }
+  xxh32_stripes(state, data, length / 16);
+  data += length / 16 * 16;
+  length %= 16;
+  memcpy(state->buffer, data, length);
+  state->buffered = (uint32_t)length;
+}
+
+static uint32_t xxh32_digest(const xxh32_state *state) {
+  uint32_t hash = state->total >= 16
+                      ? rotl32(state->lanes[0], 1) + rotl32(state->lanes[1], 7) + rotl32(state->lanes[2], 12) + rotl32(state->lanes[3], 18)
+                      : state->seed + XXH_PRIME5;
+  hash += (uint32_t)state->total;
+  const uint8_t *at = state->buffer;
+  uint32_t left = state->buffered;
+  for (; left >= 4; left -= 4, at += 4) hash = rotl32(hash + read_u32(at) * XXH_PRIME3, 17) * XXH_PRIME4;
+  for (; left > 0; left--, at++) hash = rotl32(hash + *at * XXH_PRIME5, 11) * XXH_PRIME1;
+  hash ^= hash >> 15;
+  hash *= XXH_PRIME2;
+  hash ^= hash >> 13;
+  hash *= XXH_PRIME3;
+  hash ^= hash >> 16;
+  return hash;
+}
+
+static int state_argument(napi_env env, napi_value value, xxh32_state *state) {
+  uint8_t *bytes;
+  size_t length;
+  if (!typed_array_bytes(env, value, &bytes, &length) || length != XXH32_STATE_SIZE) return 0;
+  memcpy(state, bytes, sizeof *state);
+  return 1;
+}
+
+/* xxh32Reset(state, seed), xxh32Update(state, data), xxh32Digest(state): streaming over a caller-owned state. */
+static napi_value xxh32_reset_js(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint8_t *bytes;
+  size_t length;
+  uint32_t seed = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !typed_array_bytes(env, argv[0], &bytes, &length) ||
+      length != XXH32_STATE_SIZE || (argc > 1 && napi_get_value_uint32(env, argv[1], &seed) != napi_ok)) {
+    return throw_error(env, "xxh32Reset(state, seed): a 48-byte Uint8Array state expected");
+  }
+  xxh32_state state;
+  xxh32_reset(&state, seed);
+  memcpy(bytes, &state, sizeof state);
+  return NULL;
+}
+
+static napi_value xxh32_update_js(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint8_t *bytes, *data;
+  size_t length, data_length;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || !typed_array_bytes(env, argv[0], &bytes, &length) ||
+      length != XXH32_STATE_SIZE || !typed_array_bytes(env, argv[1], &data, &data_length)) {
+    return throw_error(env, "xxh32Update(state, data): a 48-byte state and a Uint8Array expected");
+  }
+  xxh32_state state;
+  memcpy(&state, bytes, sizeof state);
+  xxh32_update(&state, data, data_length);
+  memcpy(bytes, &state, sizeof state);
+  return NULL;
+}
+
+static napi_value xxh32_digest_js(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  xxh32_state state;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !state_argument(env, argv[0], &state)) {
+    return throw_error(env, "xxh32Digest(state): a 48-byte Uint8Array state expected");
+  }
+  napi_value result;
+  napi_create_uint32(env, xxh32_digest(&state), &result);
+  return result;
+}
+
+/* xxh32(data, seed): the one-shot hash. */
+static napi_value xxh32_js(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint8_t *data;
+  size_t length;
+  uint32_t seed = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || !typed_array_bytes(env, argv[0], &data, &length) ||
+      (argc > 1 && napi_get_value_uint32(env, argv[1], &seed) != napi_ok)) {
+    return throw_error(env, "xxh32(data, seed): a Uint8Array expected");
+  }
+  xxh32_state state;
+  xxh32_reset(&state, seed);
+  xxh32_update(&state, data, length);
+  napi_value result;
+  napi_create_uint32(env, xxh32_digest(&state), &result);
+  return result;
+}
+
+/* ---- process memory ------------------------------------------------------------------------------------------ */
+
+/*
+ * limitMallocArenas(count): glibc gives every thread that allocates its own arena (64 MiB of address space each,
+ * 128 MiB at the moment it is made); threads started after this call share `count` arenas.
+ */
+static napi_value limit_malloc_arenas(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  uint32_t count = 1;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1 || napi_get_value_uint32(env, argv[0], &count) != napi_ok || count == 0) {
+    return throw_error(env, "limitMallocArenas(count): a positive count expected");
+  }
+  napi_value result;
+  napi_get_boolean(env, mallopt(M_ARENA_MAX, (int)count) == 1, &result);
+  return result;
+}
+
+/*
+ * hugePageBuffers(count, size): `count` ArrayBuffers of `size` bytes each, cut from one mapping aligned to 2 MiB
+ * and marked MADV_HUGEPAGE, so the kernel can back them with huge pages: a first write faults in 2 MiB at once
+ * instead of 4 KiB (measured on this project's VMs: 16 MiB of fresh 4 KiB pages costs 70-90 ms of faults, of huge
+ * pages 1-20 ms). For buffers that live long and are filled whole (chunk pools, codec blocks). The mapping is
+ * unmapped when the last of the buffers is collected. Where huge pages are off, they are ordinary pages.
+ */
+#define HUGE_PAGE (2u << 20)
+typedef struct {
+  void *base;
+  size_t length;
+  int views;
+} huge_slab;
+
+static void release_slab_view(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)data;
+  huge_slab *slab = hint;
+  if (__atomic_sub_fetch(&slab->views, 1, __ATOMIC_ACQ_REL) == 0) {
+    munmap(slab->base, slab->length);
+    free(slab);
+  }
+}
+
+static napi_value huge_page_buffers(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  uint32_t count = 0, size = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 2 || napi_get_value_uint32(env, argv[0], &count) != napi_ok ||
+      napi_get_value_uint32(env, argv[1], &size) != napi_ok || count == 0 || size == 0 || (uint64_t)count * size > (1ull << 31)) {
+    return throw_error(env, "hugePageBuffers(count, size): a positive count and size (at most 2 GiB in all) expected");
+  }
+  size_t length = ((size_t)count * size + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE;
+  /* Map one huge page more than needed and trim to an aligned start, so every 2 MiB of the buffers can be huge. */
+  uint8_t *mapped = mmap(NULL, length + HUGE_PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mapped == MAP_FAILED) return throw_error(env, "hugePageBuffers: out of memory");
+  uint8_t *base = (uint8_t *)(((uintptr_t)mapped + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+  if (base > mapped) munmap(mapped, (size_t)(base - mapped));
+  if (mapped + length + HUGE_PAGE > base + length) munmap(base + length, (size_t)(mapped + length + HUGE_PAGE - (base + length)));
+  madvise(base, length, MADV_HUGEPAGE);
+  huge_slab *slab = malloc(sizeof *slab);
+  napi_value result;
+  if (slab == NULL || napi_create_array_with_length(env, count, &result) != napi_ok) {
+    free(slab);
+    munmap(base, length);
+    return throw_error(env, "hugePageBuffers: out of memory");
+  }
+  slab->base = base;
+  slab->length = length;
+  slab->views = (int)count;
+  for (uint32_t i = 0; i < count; i++) {
+    napi_value buffer;
+    if (napi_create_external_arraybuffer(env, base + (size_t)i * size, size, release_slab_view, slab, &buffer) != napi_ok) {
+      /* The views made so far are released by their finalizers; the ones never made are released here. */
+      if (__atomic_sub_fetch(&slab->views, (int)(count - i), __ATOMIC_ACQ_REL) == 0) {
+        munmap(base, length);
+        free(slab);
+      }
+      return throw_error(env, "hugePageBuffers: this Node.js does not allow external buffers");
+    }
+    napi_set_element(env, result, i, buffer);
+  }
+  return result;
+}
+
+/*
+ * releaseExecutablePages(): drops this process's mappings of its own executable's read-only pages (code, constant
+ * data, the SEA blob) that hold no private copy, so what only start-up touched (V8's snapshot, the bundled script,
+ * the code cache) no longer counts in its resident set. Pages touched again come back from the page cache, a minor
+ * fault each. Mappings with private (copy-on-write) pages, such as relocated data, are left alone. Returns the bytes
+ * of address range released.
+ */
+#define MAX_RELEASED_RANGES 64
+static napi_value release_executable_pages(napi_env env, napi_callback_info info) {
+  (void)info;
+  char exe[4096];
+  ssize_t exe_length = readlink("/proc/self/exe", exe, sizeof exe - 1);
+  double released = 0;
+  napi_value result;
+  FILE *smaps = exe_length > 0 ? fopen("/proc/self/smaps", "re") : NULL;
+  if (smaps == NULL) {
+    napi_create_double(env, 0, &result);
+    return result;
+  }
+  exe[exe_length] = 0;
+  uintptr_t starts[MAX_RELEASED_RANGES], ends[MAX_RELEASED_RANGES];
+  int count = 0, candidate = 0;
+  uintptr_t start = 0, end = 0;
+  char line[4608];
+  while (fgets(line, sizeof line, smaps) != NULL) {
+    unsigned long from, to, anonymous;
+    char perms[8];
+    int path_at = 0;
+    if (sscanf(line, "%lx-%lx %7s %*s %*s %*s %n", &from, &to, perms, &path_at) == 3 && path_at > 0) {
+      char *path = line + path_at;
+      path[strcspn(path, "\n")] = 0;
+      candidate = perms[1] == '-' && perms[3] == 'p' && strcmp(path, exe) == 0;
+      start = from;
+      end = to;
+    } else if (candidate && sscanf(line, "Anonymous: %lu kB", &anonymous) == 1) {
+      if (anonymous == 0 && count < MAX_RELEASED_RANGES) {
+        starts[count] = start;
+        ends[count] = end;
+        count++;
+      }
+      candidate = 0;
+    }
+  }
+  fclose(smaps);
+  for (int i = 0; i < count; i++) {
+    if (madvise((void *)starts[i], ends[i] - starts[i], MADV_DONTNEED) == 0) released += (double)(ends[i] - starts[i]);
+  }
+  napi_create_double(env, released, &result);
+  return result;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor properties[] = {
       {"lz4CompressBlock", NULL, lz4_compress_block, NULL, NULL, NULL, napi_default, NULL},
       {"pageChecksum", NULL, page_checksum_js, NULL, NULL, NULL, napi_default, NULL},
+      {"lz4DecompressBlock", NULL, lz4_decompress_block, NULL, NULL, NULL, napi_default, NULL},
+      {"xxh32", NULL, xxh32_js, NULL, NULL, NULL, napi_default, NULL},
+      {"xxh32Reset", NULL, xxh32_reset_js, NULL, NULL, NULL, napi_default, NULL},
+      {"xxh32Update", NULL, xxh32_update_js, NULL, NULL, NULL, napi_default, NULL},
+      {"xxh32Digest", NULL, xxh32_digest_js, NULL, NULL, NULL, napi_default, NULL},
+      {"limitMallocArenas", NULL, limit_malloc_arenas, NULL, NULL, NULL, napi_default, NULL},
+      {"hugePageBuffers", NULL, huge_page_buffers, NULL, NULL, NULL, napi_default, NULL},
+      {"releaseExecutablePages", NULL, release_executable_pages, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof properties / sizeof properties[0], properties);
   return exports;
