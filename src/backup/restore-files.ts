@@ -2,6 +2,7 @@
 // `wi1` increments applied in place (forward unpack) or only into still-missing pages (reverse unpack), directories,
 // links — always through the ExtractionGuard, never outside the directory.
 
+import { giveBack } from '../stream/recycling-pool.ts';
 import { constants } from 'node:fs';
 import { chmod, link, mkdir, open, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -198,7 +199,12 @@ export class BackupExtractor {
       throw new InterpretError(`failed to create new file: '${targetPath}': ${errorMessage(error)}`, error);
     }
     try {
-      for await (const chunk of body) await writeAll(handle, chunk, null);
+      for await (const chunk of body) {
+        await writeAll(handle, chunk, null);
+        // The tar reader hands a member's data on in the decoder's own slices when they fall wholly inside it, and
+        // this loop is their last reader: the decoder can fill them again (src/stream/recycling-pool.ts).
+        giveBack(chunk);
+      }
     } catch (error) {
       await handle.close().catch(() => undefined);
       await unlink(targetPath).catch(() => undefined);

@@ -4,6 +4,7 @@ import { walnutNative, Xxh32 } from '../native/walnut-native.ts';
 import { PacedTransform } from '../stream/paced-transform.ts';
 import { noteBufferOutput } from '../stream/buffer-garbage.ts';
 import { allocateLongLivedBuffer } from '../stream/long-lived-buffers.ts';
+import { RecyclingPool } from '../stream/recycling-pool.ts';
 import { DEFAULT_CHUNK_SIZE } from '../stream/memory-budget.ts';
 import { decompressionError } from './codec.ts';
 import {
@@ -23,6 +24,12 @@ import {
 // What the decoder expects next. Small fixed-size fields are gathered in #field; block data in #block.
 /** Decoded blocks (up to 4 MiB) are pushed in slices of this size. */
 const OUTPUT_SLICE_SIZE = DEFAULT_CHUNK_SIZE;
+
+/**
+ * Output slices of every decoder in the process. Consumers that are a slice's last reader give it back (the restore
+ * file writer, the file storage writer, an LZ4 encoder after copying it); the others leave it to the collector.
+ */
+const decodedSlices = new RecyclingPool(OUTPUT_SLICE_SIZE, 4);
 
 const EXPECT_MAGIC = 0;
 const EXPECT_FLG = 1;
@@ -271,11 +278,13 @@ export class Lz4FrameDecoder extends PacedTransform {
     // slice is garbage as soon as its consumer is done with it.
     let wantsMore = true;
     for (let at = 0; at < length; at += OUTPUT_SLICE_SIZE) {
-      const slice = Buffer.allocUnsafeSlow(Math.min(OUTPUT_SLICE_SIZE, length - at));
+      const { buffer: slice } = decodedSlices.take(Math.min(OUTPUT_SLICE_SIZE, length - at));
       slice.set(output.subarray(at, at + slice.length));
       wantsMore = this.push(slice);
     }
     if (linked) this.#keepHistory(start + length);
+    // Counted whether the slices were recycled or not: the collections this paces also free the stages' other
+    // garbage (read chunks, slices split across tar members).
     if (noteBufferOutput(length)) {
       this.yieldToEventLoop();
       return false;
