@@ -36,6 +36,8 @@ export const bakedExecArgv = [
   '--max-semi-space-size=2',
   '--v8-pool-size=1',
   '--stack-size=2000',
+  // gc() for src/stream/buffer-garbage.ts without loading node:v8 and node:vm at run time (~10 ms per wal-fetch).
+  '--expose-gc',
   // SDKs' deprecation notices (e.g. ssh2's Buffer() use) would otherwise print to stderr, where WAL-G prints nothing.
   '--no-deprecation',
 ];
@@ -110,8 +112,8 @@ async function buildSea({ entry, bundle, output, chunked }) {
   copyFileSync(nodeBinary, tmp);
   chmodSync(tmp, 0o755);
   try {
-    // Symbols and debug info are a sixth of the file and never used at run time.
-    execFileSync('strip', [tmp], { stdio: 'ignore' });
+    // Symbols and debug info are a sixth of the file and never used at run time (WALNUT_NO_STRIP=1 keeps them, for perf).
+    if (process.env.WALNUT_NO_STRIP === undefined) execFileSync('strip', [tmp], { stdio: 'ignore' });
   } catch {
     /* strip is optional (binutils); an unstripped binary works the same */
   }
@@ -130,7 +132,8 @@ async function buildSea({ entry, bundle, output, chunked }) {
   renameSync(tmp, target);
   rmSync(blob, { force: true });
   rmSync(seaConfig, { force: true });
-  rmSync(join(root, bundleFile), { force: true });
+  // WALNUT_KEEP_BUNDLE=1 leaves build/walnut.<pid>.cjs, to see which modules a command loads (docs/PERFORMANCE.md).
+  if (process.env.WALNUT_KEEP_BUNDLE === undefined) rmSync(join(root, bundleFile), { force: true });
   for (const { file } of Object.values(chunks)) rmSync(file, { force: true });
   return target;
 }

@@ -18,7 +18,7 @@ if (Number(process.versions.node.split('.')[0]) < 24) {
 }
 
 const { resolveClusterUser } = await import('../../tests/helpers/postgres.ts');
-const { makeTempDir, removeTempDir } = await import('../../tests/helpers/tmp.ts');
+const { keepTempDir, makeTempDir, removeTempDir } = await import('../../tests/helpers/tmp.ts');
 const { WalgTool, PgBackRestTool, RawTool } = await import('./tools.mjs');
 const { generateSegments, prepareArchiveCluster, prepareBackupClusters } = await import('./workloads.mjs');
 const operations = await import('./operations.mjs');
@@ -372,7 +372,10 @@ async function main() {
   } finally {
     for (const cleanup of cleanups) await cleanup();
     if (!options.keep) removeTempDir(workDir);
-    else log(`kept the work directory ${workDir}`);
+    else {
+      keepTempDir(workDir);
+      log(`kept the work directory ${workDir}`);
+    }
   }
 
   bench.results.durationMs = Date.now() - started;

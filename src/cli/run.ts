@@ -22,26 +22,34 @@ import { locateCommand, suggestionsFor } from './locate.ts';
 
 /** Runs the command line and returns the process exit code; never exits the process itself. */
 export async function runCli(argv: readonly string[], io: CliIo = {}): Promise<number> {
-  const stdout = io.stdout ?? process.stdout;
-  const stderr = io.stderr ?? process.stderr;
+  // Resolved on first use: process.stdout on a pipe or terminal loads node:net (~20 ms of CPU under --jitless), which
+  // a wal-push that prints nothing there should not pay.
+  const output = {
+    get stdout(): OutputStream {
+      return io.stdout ?? process.stdout;
+    },
+    get stderr(): OutputStream {
+      return io.stderr ?? process.stderr;
+    },
+  };
   const env = io.env ?? process.env;
 
   const commandLine = parseCommandLine(argv);
   if (commandLine.kind === 'unknown-command') {
-    write(stderr, `Error: ${commandLine.message}\nRun '${commandLine.node.commandPath} --help' for usage.\n`);
-    write(stdout, `${commandLine.message}\n`);
+    write(output.stderr, `Error: ${commandLine.message}\nRun '${commandLine.node.commandPath} --help' for usage.\n`);
+    write(output.stdout, `${commandLine.message}\n`);
     return 1;
   }
   const node = commandLine.node;
-  if (commandLine.kind === 'bad-flags') return usageFailure(node, commandLine.message, stdout, stderr);
+  if (commandLine.kind === 'bad-flags') return usageFailure(node, commandLine.message, output.stdout, output.stderr);
   const parsed = commandLine.parsed;
 
-  if (parsed.values.get('help') === true) return printHelp(node, stdout, stderr);
+  if (parsed.values.get('help') === true) return printHelp(node, output.stdout, output.stderr);
   if (node.parent === undefined && parsed.values.get('version') === true) {
-    write(stdout, `wal-g version ${VERSION}\t${REVISION}\t${BUILD_DATE}\tPostgreSQL\n`);
+    write(output.stdout, `wal-g version ${VERSION}\t${REVISION}\t${BUILD_DATE}\tPostgreSQL\n`);
     return 0;
   }
-  if (node.spec.load === undefined) return printHelp(node, stdout, stderr);
+  if (node.spec.load === undefined) return printHelp(node, output.stdout, output.stderr);
 
   // cobra's initializers: WAL-G's config init, then logging init.
   let settings: Settings;
@@ -72,10 +80,10 @@ export async function runCli(argv: readonly string[], io: CliIo = {}): Promise<n
         suggest: (word) => suggestionsFor(node, word),
       });
     } catch (err) {
-      if (err instanceof GoPanic) return goPanic(err, stderr);
+      if (err instanceof GoPanic) return goPanic(err, output.stderr);
       throw err;
     }
-    if (problem !== undefined) return usageFailure(node, problem, stdout, stderr);
+    if (problem !== undefined) return usageFailure(node, problem, output.stdout, output.stderr);
   }
 
   const context: CommandContext = {
@@ -86,8 +94,12 @@ export async function runCli(argv: readonly string[], io: CliIo = {}): Promise<n
     changedFlags: parsed.changed,
     settings,
     env,
-    stdout,
-    stderr,
+    get stdout() {
+      return output.stdout;
+    },
+    get stderr() {
+      return output.stderr;
+    },
     usage: () => renderUsage(node, { withHelp: true }),
   };
 
@@ -99,7 +111,7 @@ export async function runCli(argv: readonly string[], io: CliIo = {}): Promise<n
     const missing = acceptedFlags(node, true).all.filter((flag) => flag.required === true && !parsed.changed.has(flag.name));
     if (missing.length > 0) {
       const names = missing.map((flag) => flag.name).sort();
-      return usageFailure(node, `required flag(s) "${names.join('", "')}" not set`, stdout, stderr);
+      return usageFailure(node, `required flag(s) "${names.join('", "')}" not set`, output.stdout, output.stderr);
     }
 
     const command = node.spec.use.split(' ')[0];
@@ -111,7 +123,7 @@ export async function runCli(argv: readonly string[], io: CliIo = {}): Promise<n
     const exitCode = await handler.run(context);
     return typeof exitCode === 'number' ? exitCode : 0;
   } catch (err) {
-    if (err instanceof UsageError) return usageFailure(node, err.message, stdout, stderr);
+    if (err instanceof UsageError) return usageFailure(node, err.message, output.stdout, output.stderr);
     return reportFailure(err);
   }
 }

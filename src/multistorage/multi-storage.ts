@@ -140,8 +140,17 @@ async function openPrimary(settings: Settings, open: StorageOpener): Promise<Con
     const prefix = settings.storagePrefix();
     if (prefix === undefined) throw noStorageConfiguredError();
     const folder = await open(prefix, (name) => settings.storageSetting(name));
-    const hash = storageConfigHash(prefix.kind, prefix.value, settings.storageAdapterSettings(prefix.kind));
-    return { name: DEFAULT_STORAGE_NAME, key: statusKey(DEFAULT_STORAGE_NAME, hash), folder };
+    const adapterSettings = settings.storageAdapterSettings(prefix.kind);
+    // The key (an md5) only when the status cache needs it: without failover storages it never does, and node:crypto
+    // costs a wal-push ~20 ms of CPU to load (docs/PERFORMANCE.md, session 5).
+    let key: string | undefined;
+    return {
+      name: DEFAULT_STORAGE_NAME,
+      get key() {
+        return (key ??= statusKey(DEFAULT_STORAGE_NAME, storageConfigHash(prefix.kind, prefix.value, adapterSettings)));
+      },
+      folder,
+    };
   } catch (error) {
     throw wrapError('configure primary storage', error);
   }

@@ -11,7 +11,7 @@ import { errorMessage } from '../errors.ts';
 import { log } from '../log/logger.ts';
 import { compareKeys } from '../storage/driver.ts';
 import { goQuote, pathErrorText } from '../storage/go-text.ts';
-import { nodeCrypto } from '../native/lazy-builtins.ts';
+import { temporaryNameHex } from '../storage/temporary-name.ts';
 
 /** Thresholds and smoothing ranges of the aliveness average (WALG_FAILOVER_STORAGES_CACHE_EMA_*). */
 export interface EmaParams {
@@ -326,9 +326,9 @@ export class StatusCacheFile {
   }
 
   write(statuses: StatusMap, now: number): void {
-    const temporary = join(dirname(this.path), `.${basename(this.path)}.${nodeCrypto().randomBytes(6).toString('hex')}.tmp`);
+    const temporary = join(dirname(this.path), `.${basename(this.path)}.${temporaryNameHex(12)}.tmp`);
     try {
-      writeFileSync(temporary, encodeStatusFile(statuses), { mode: 0o666 });
+      writeFileSync(temporary, encodeStatusFile(statuses), { mode: 0o666, flag: 'wx' });
       renameSync(temporary, this.path);
     } catch (error) {
       try {

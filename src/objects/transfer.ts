@@ -16,7 +16,7 @@ import { PooledFileReader } from '../stream/file-source.ts';
 import type { Filter } from '../stream/filter.ts';
 import { pushPipeline, fetchPipeline } from '../stream/pipeline.ts';
 import { WalgError, errorMessage } from '../errors.ts';
-import { nodeCrypto } from '../native/lazy-builtins.ts';
+import { temporaryNameHex } from '../storage/temporary-name.ts';
 
 export interface EncodeOptions {
   /** undefined = store uncompressed (st put --no-compress). */
@@ -113,7 +113,7 @@ export async function downloadToFile(folder: Folder, key: string, destination: s
       if (error instanceof WalgError) throw error;
     }
   }
-  const temporary = join(dirname(destination), `.${basename(destination)}.walnut-${nodeCrypto().randomBytes(6).toString('hex')}`);
+  const temporary = join(dirname(destination), `.${basename(destination)}.walnut-${temporaryNameHex(12)}`);
   let handle;
   try {
     handle = await open(temporary, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o640);

@@ -15,8 +15,8 @@ import { NotFoundError, ObjectExistsError, checkRange, compareKeys } from './dri
 import type { GetOptions, ListEntry, ListOptions, ObjectInfo, PutOptions, StorageDriver } from './driver.ts';
 import { errorCode, goQuote, pathErrorText } from './go-text.ts';
 import { fileStorageRoot } from './prefix.ts';
-import { nodeCrypto } from '../native/lazy-builtins.ts';
 import { giveBack } from '../stream/recycling-pool.ts';
+import { temporaryNameHex } from './temporary-name.ts';
 
 /** WAL-G creates storage directories with this mode (before the umask). */
 export const DIRECTORY_MODE = 0o755;
@@ -38,7 +38,7 @@ export function isTemporaryName(name: string): boolean {
 }
 
 function temporaryNameFor(name: string): string {
-  const suffix = `${TEMPORARY_MARKER}${nodeCrypto().randomBytes(8).toString('hex')}`;
+  const suffix = `${TEMPORARY_MARKER}${temporaryNameHex(16)}`;
   let base = name;
   // Keep the temporary name within NAME_MAX even for very long object names (counted in UTF-8 bytes).
   while (Buffer.byteLength(`.${base}${suffix}`) > NAME_MAX) base = base.slice(0, -1);

@@ -12,7 +12,7 @@ import { findByBaseName, openDecoded, type FoundObject } from '../objects/transf
 import type { Folder } from '../storage/driver.ts';
 import { pathErrorText, systemErrorReason } from '../storage/go-text.ts';
 import { prefetchLocations } from './prefetch-names.ts';
-import { nodeCrypto } from '../native/lazy-builtins.ts';
+import { temporaryNameHex } from '../storage/temporary-name.ts';
 
 /** The smallest valid first word of a WAL page header: xlp_magic 0xD061 plus xlp_info in the high half. */
 export const MINIMUM_WAL_MAGIC = 0xd061;
@@ -175,7 +175,7 @@ export async function downloadWal(walFolder: Folder, walName: string, destinatio
     if (error === existsError) throw error;
   }
   await removeAbandonedTemporaries(destination);
-  const temporary = join(dirname(destination), `${temporaryPrefix(destination)}${nodeCrypto().randomBytes(6).toString('hex')}`);
+  const temporary = join(dirname(destination), `${temporaryPrefix(destination)}${temporaryNameHex(12)}`);
   let handle: FileHandle | undefined;
   try {
     handle = await open(temporary, 'wx', 0o666);

@@ -115,6 +115,12 @@ export function removeTempDir(path: string): void {
   trackedTempDirs.delete(path);
 }
 
+/** Leaves a directory made by makeTempDir in place at exit (for inspection). */
+export function keepTempDir(path: string): void {
+  trackedTempDirs.get(path)?.();
+  trackedTempDirs.delete(path);
+}
+
 /** The uid and gid of a user name, or of the ids given; throws a readable error for an unknown user. */
 export function resolveOwner(owner: DirectoryOwner): { uid: number; gid: number } {
   if (typeof owner !== 'string') return { uid: owner.uid, gid: owner.gid };
