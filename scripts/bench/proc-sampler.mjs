@@ -347,10 +347,24 @@ export function runSampled(cmd, args, { env, cwd, intervalMs = 2, stdio = ['igno
   });
 }
 
+/** A tool the run needs is not installed: reported in one line, without a stack. */
+export class MissingToolError extends Error {}
+
 /** The real path of an executable given by path or by name on PATH. */
 export function resolveExecutable(cmd) {
-  const path = cmd.includes('/') ? cmd : execFileSync('sh', ['-c', 'command -v "$0"', cmd], { encoding: 'utf8' }).trim();
-  return realpathSync(path);
+  let path = cmd;
+  if (!cmd.includes('/')) {
+    try {
+      path = execFileSync('sh', ['-c', 'command -v "$0"', cmd], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    } catch {
+      throw new MissingToolError(`${cmd} is not on PATH${cmd === 'pgbackrest' ? ': install it with `bash scripts/bench/setup.sh` (as root), or leave out --pgbackrest' : ''}`);
+    }
+  }
+  try {
+    return realpathSync(path);
+  } catch {
+    throw new MissingToolError(`${path} does not exist: pass the path of an executable`);
+  }
 }
 
 export function median(values) {

@@ -23,6 +23,7 @@ const { WalgTool, PgBackRestTool, RawTool } = await import('./tools.mjs');
 const { generateSegments, prepareArchiveCluster, prepareBackupClusters } = await import('./workloads.mjs');
 const operations = await import('./operations.mjs');
 const report = await import('./report.mjs');
+const { MissingToolError } = await import('./proc-sampler.mjs');
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const operationNames = ['wal-push', 'archive', 'backup-push', 'backup-fetch', 'wal-replay'];
@@ -424,6 +425,11 @@ async function main() {
 }
 
 main().catch((error) => {
+  if (error instanceof MissingToolError) {
+    console.error(`bench: ${error.message}`);
+    process.exitCode = 1;
+    return;
+  }
   if (error instanceof BenchUsageError) {
     console.error(`bench: ${error.message}\n\n${usage}`);
     process.exitCode = 2;

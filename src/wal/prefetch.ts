@@ -1,12 +1,12 @@
 // WAL prefetch (WAL-G's wal-prefetch): after a wal-fetch, download the next segments into
 // `<dir>/.wal-g/prefetch/` (via `running/`) so PostgreSQL's next restore_command calls find them locally.
 
-import { spawn } from 'node:child_process';
 import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as sea from 'node:sea';
 import type { Crypter } from '../crypto/crypter.ts';
 import { errorMessage } from '../errors.ts';
+import { nodeChildProcess } from '../native/lazy-builtins.ts';
 import { log } from '../log/logger.ts';
 import type { Folder } from '../storage/driver.ts';
 import { downloadWalInPlace } from './fetch.ts';
@@ -34,6 +34,15 @@ export interface PrefetchOptions {
 export async function prefetchFollowingWals(options: PrefetchOptions): Promise<void> {
   const directory = dirname(options.destination);
   const names = followingWalNames(options.walName, options.concurrency, options.segmentSize);
+  if (options.walFolder.driver.kind === 'file') {
+    // From a local directory one at a time, in order: decoding runs on this process's one JavaScript thread, so
+    // downloads side by side finish no sooner, and each one in flight holds its decoder's buffers (~15 MiB; ten at
+    // once made this child the largest process of a replay, 159 MiB). The next segment, the one replay needs
+    // first, is ready soonest this way. Network storages keep WAL-G's concurrency (docs/COMPATIBILITY.md).
+    for (const name of names) await prefetchOne(options, directory, name);
+    await cleanupPrefetchFolders(options.walName, directory, options.prefetchDirSetting, options.segmentSize);
+    return;
+  }
   const downloads: Promise<void>[] = [];
   for (const name of names) {
     downloads.push(prefetchOne(options, directory, name));
@@ -134,7 +143,8 @@ export function prefetchCommandLine(walName: string, destination: string, option
 export function spawnPrefetchProcess(walName: string, destination: string, options: PrefetchProcessOptions): void {
   const { command, args } = prefetchCommandLine(walName, destination, options);
   try {
-    const child = spawn(command, args, { env: process.env, stdio: ['ignore', 'inherit', 'inherit'] });
+    // node:child_process on demand: most wal-fetch calls in a replay start no child (prefetchNeeded).
+    const child = nodeChildProcess().spawn(command, args, { env: process.env, stdio: ['ignore', 'inherit', 'inherit'] });
     child.on('error', (error) => log.error(`WAL-prefetch failed:  ${errorMessage(error)}`));
     child.unref();
   } catch (error) {

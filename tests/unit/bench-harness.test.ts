@@ -160,3 +160,15 @@ test('comments with quotes in the baked flag list are not read as flags', async 
     rmSync(directory, { recursive: true, force: true });
   }
 });
+
+test('a missing tool is one line naming it and what to do, not a stack', () => {
+  const previous = process.env.PATH;
+  process.env.PATH = '/nonexistent';
+  try {
+    assert.throws(() => sampler.resolveExecutable('pgbackrest'), (error: Error) => error instanceof sampler.MissingToolError && /^pgbackrest is not on PATH: install it with `bash scripts\/bench\/setup.sh`/.test(error.message));
+  } finally {
+    process.env.PATH = previous;
+  }
+  assert.throws(() => sampler.resolveExecutable('/nonexistent/wal-g'), (error: Error) => error.message === '/nonexistent/wal-g does not exist: pass the path of an executable');
+  assert.equal(sampler.resolveExecutable('/bin/sh').startsWith('/'), true);
+});

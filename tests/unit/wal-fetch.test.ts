@@ -188,6 +188,44 @@ describe('wal-prefetch', () => {
     assert.deepEqual(namesIn(cached.prefetchFolder), [S2, S3, 'running']);
   });
 
+  test('from a file storage the following segments come one at a time, next first; other storages side by side', async (t) => {
+    captureLog(t);
+    for (const kind of ['file', 'memory']) {
+      const { driver, walFolder, bytes } = await archiveOf([S1, S2, S3, S4]);
+      Object.defineProperty(driver, 'kind', { value: kind });
+      const started: string[] = [];
+      let inFlight = 0;
+      let mostInFlight = 0;
+      const get = driver.get.bind(driver);
+      driver.get = async (key, options) => {
+        started.push(key);
+        mostInFlight = Math.max(mostInFlight, ++inFlight);
+        // Slow enough that downloads started side by side overlap.
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        const body = await get(key, options);
+        body.once('close', () => inFlight--);
+        return body;
+      };
+      const { walDir } = makeWalDirectory();
+      await prefetchFollowingWals({
+        walFolder,
+        walName: S1,
+        destination: join(walDir, 'RECOVERYXLOG'),
+        concurrency: 3,
+        segmentSize: SMALL_SEGMENT,
+        prefetchDirSetting: undefined,
+        crypter: undefined,
+      });
+      for (const name of [S2, S3, S4]) assert.deepEqual(readFileSync(prefetchLocations(walDir, name, undefined).prefetchedFile), bytes.get(name), `${kind}: ${name}`);
+      if (kind === 'file') {
+        assert.equal(mostInFlight, 1, 'file storage: one download at a time');
+        assert.deepEqual(started.map((key) => key.replace(/^wal_005\//, '').replace(/\..*$/, '')), [S2, S3, S4], 'next first');
+      } else {
+        assert.ok(mostInFlight > 1, `${kind}: side by side (${mostInFlight})`);
+      }
+    }
+  });
+
   test('cleanup removes cached files older than the fetched name from both folders', async (t) => {
     captureLog(t);
     const { walDir } = makeWalDirectory();
