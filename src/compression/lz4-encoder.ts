@@ -4,13 +4,13 @@ import { walnutNative, Xxh32 } from '../native/walnut-native.ts';
 import { PacedTransform } from '../stream/paced-transform.ts';
 import { noteBufferOutput } from '../stream/buffer-garbage.ts';
 import { allocateLongLivedBuffer } from '../stream/long-lived-buffers.ts';
-import { RecyclingPool } from '../stream/recycling-pool.ts';
+import { giveBack as giveBackLent, RecyclingPool, shortenLent } from '../stream/recycling-pool.ts';
 import { encodeFrameHeader, LZ4_UNCOMPRESSED_BIT, WALG_LZ4_BLOCK_SIZE } from './lz4-frame.ts';
 
 /**
- * Block and scratch buffers of finished encoders, kept for the next one: a backup starts a new encoder per tar
- * part, and without reuse each part allocated 8 MiB afresh while the last part's buffers still waited for a
- * collection, a peak at every part change. At most two of each are kept.
+ * Gathering buffers of finished encoders, kept for the next one: a backup starts a new encoder per tar part, and
+ * without reuse each part allocated its buffers afresh while the last part's still waited for a collection, a peak
+ * at every part change. At most two are kept.
  */
 const spareBuffers = new Map<number, Buffer[]>();
 const SPARES_KEPT = 2;
@@ -27,8 +27,9 @@ function giveBack(buffer: Buffer | undefined): void {
 }
 
 /**
- * The compressed blocks encoders hand downstream, by block size: shared by every encoder of the process, two kept
- * free (a block being written, the next one being made). Consumers that give them back: the file storage writer.
+ * The buffers encoders compress into and hand downstream, by block size: shared by every encoder of the process,
+ * two kept free (a block being written, the next one being made). Consumers that give them back: the file storage
+ * writer.
  */
 const outputPools = new Map<number, RecyclingPool>();
 const OUTPUT_BLOCKS_KEPT = 2;
@@ -40,10 +41,11 @@ function outputBlocks(blockSize: number): RecyclingPool {
 }
 
 /**
- * Blocks are compressed by walnut's own addon (src/native/c) into a scratch buffer behind a 4-byte slot for the
- * frame's block size field, then copied out at their compressed size. Input is gathered into one block buffer
- * (never more than one block is held) and compressed straight from the written chunk when a whole block is
- * available in it.
+ * Blocks are compressed by walnut's own addon (src/native/c) straight into an output buffer from the process-wide
+ * pool, behind a 4-byte slot for the frame's block size field, and handed on at their compressed size: no scratch
+ * buffer and no copy (docs/PERFORMANCE.md, session 5). A block that does not shrink is stored raw. Input is gathered
+ * into one block buffer (never more than one block is held) and compressed straight from the written chunk when a
+ * whole block is available in it.
  */
 export class Lz4FrameEncoder extends PacedTransform {
   readonly #blockSize: number;
@@ -51,7 +53,6 @@ export class Lz4FrameEncoder extends PacedTransform {
   #blockFill = 0;
   readonly #checksum = new Xxh32(0);
   #headerWritten = false;
-  #scratch: Buffer | undefined;
 
   constructor(blockSize: number = WALG_LZ4_BLOCK_SIZE) {
     super();
@@ -102,12 +103,10 @@ export class Lz4FrameEncoder extends PacedTransform {
     super._destroy(error, callback);
   }
 
-  /** Every emitted block was copied out, so nothing downstream refers to these buffers any more. */
+  /** Every emitted block went out in its own buffer, so nothing downstream refers to this one any more. */
   #releaseBuffers(): void {
     giveBack(this.#block);
-    giveBack(this.#scratch);
     this.#block = undefined;
-    this.#scratch = undefined;
   }
 
   #gathering(): Buffer {
@@ -124,19 +123,20 @@ export class Lz4FrameEncoder extends PacedTransform {
   #emitBlock(source: Buffer, start: number, length: number): boolean {
     const data = new Uint8Array(source.buffer, source.byteOffset + start, length);
     this.#checksum.update(data);
-    // Compressed into this encoder's own scratch buffer (no allocation per block), then copied out at its real
-    // size: what flows downstream and waits for a collection is the compressed bytes, not a 4 MiB native buffer
-    // per block that the addon's allocator keeps resident (docs/PERFORMANCE.md, session 3).
-    // As large as a block, slot included: a block that does not compress below that is stored raw anyway, and
-    // the buffer stays a whole number of 2 MiB pages (src/stream/long-lived-buffers.ts).
-    const scratch = (this.#scratch ??= takeBuffer(this.#blockSize));
-    const compressedLength = walnutNative().lz4CompressBlock(data, new Uint8Array(scratch.buffer, scratch.byteOffset + 4, scratch.length - 4));
-    const compressed = compressedLength > 0 && compressedLength < length;
-    const { buffer: block, fresh } = outputBlocks(this.#blockSize).take(4 + (compressed ? compressedLength : length));
-    if (compressed) {
-      scratch.writeUInt32LE(compressedLength, 0);
-      scratch.copy(block, 0, 0, 4 + compressedLength);
+    const pool = outputBlocks(this.#blockSize);
+    // A pooled output buffer is a whole block: the compressed bytes fit behind the size slot whenever they are
+    // smaller than the block, which is when they are stored compressed at all.
+    const { buffer: output, fresh: freshOutput } = pool.take(this.#blockSize);
+    const compressedLength = walnutNative().lz4CompressBlock(data, output.subarray(4));
+    let block: Buffer;
+    let fresh: boolean;
+    if (compressedLength > 0 && compressedLength < length) {
+      output.writeUInt32LE(compressedLength, 0);
+      block = shortenLent(output, 4 + compressedLength);
+      fresh = freshOutput;
     } else {
+      giveBackLent(output); // unused: the raw block needs 4 bytes more than a pooled buffer holds
+      ({ buffer: block, fresh } = pool.take(4 + length));
       block.writeUInt32LE((length | LZ4_UNCOMPRESSED_BIT) >>> 0, 0);
       block.set(data, 4);
     }

@@ -65,6 +65,20 @@ function wholeLending(chunk: Uint8Array): Lending | undefined {
 }
 
 /**
+ * The first `length` bytes of a whole lent chunk, lent in its place: a stage that filled less of a buffer than it
+ * took (an LZ4 block compressed straight into its output buffer) hands on exactly its bytes, and giveBack() of that
+ * view returns the buffer. Any other chunk is just cut.
+ */
+export function shortenLent(chunk: Buffer, length: number): Buffer {
+  const lending = wholeLending(chunk);
+  const view = chunk.subarray(0, length);
+  if (lending !== undefined && lending.holders === undefined && length <= lending.length) {
+    lentBy.set(chunk.buffer, { pool: lending.pool, length });
+  }
+  return view;
+}
+
+/**
  * Gives a chunk back to the pool that lent it: a whole lent chunk that was never cut up, or a part a ChunkSplitter
  * handed out (the buffer goes back once the splitter and every part are done with it). Does nothing for any other
  * chunk, for one given back already, or for a piece some stream cut off a lent chunk on its own (it may still hold

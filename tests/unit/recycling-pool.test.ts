@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { RecyclingPool, giveBack } from '../../src/stream/recycling-pool.ts';
+import { RecyclingPool, giveBack, shortenLent } from '../../src/stream/recycling-pool.ts';
 import { FileStorageDriver } from '../../src/storage/file.ts';
 import { Lz4FrameEncoder } from '../../src/compression/lz4-encoder.ts';
 import { Lz4FrameDecoder } from '../../src/compression/lz4-decoder.ts';
@@ -95,4 +95,20 @@ test('the file storage writer gives a lent chunk back only once its bytes are wr
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('a lent buffer shortened to what was filled comes back through its shorter view only', () => {
+  const pool = new RecyclingPool(1024, 2);
+  const { buffer } = pool.take(1024);
+  const filled = shortenLent(buffer, 100);
+  assert.equal(filled.length, 100);
+  assert.equal(filled.buffer, buffer.buffer);
+  giveBack(buffer);
+  assert.equal(pool.free, 0, 'the whole-length view no longer matches the lending');
+  giveBack(filled);
+  assert.equal(pool.free, 1);
+  const plain = Buffer.alloc(64);
+  assert.equal(shortenLent(plain, 10).length, 10, 'a buffer no pool lent is just cut');
+  giveBack(shortenLent(plain, 10));
+  assert.equal(pool.free, 1);
 });
