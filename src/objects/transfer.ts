@@ -1,8 +1,7 @@
 // Moves one object between a local file or stream and storage through the chunk pipeline:
 // push is source → compress → encrypt → storage, fetch is storage → decrypt → decompress → file.
 
-import { access, open, rename, unlink, constants as fsConstants } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { access, open, rename, unlink, constants as fsConstants, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -17,6 +16,7 @@ import type { Filter } from '../stream/filter.ts';
 import { pushPipeline, fetchPipeline } from '../stream/pipeline.ts';
 import { WalgError, errorMessage } from '../errors.ts';
 import { temporaryNameHex } from '../storage/temporary-name.ts';
+import { giveBack } from '../stream/recycling-pool.ts';
 
 export interface EncodeOptions {
   /** undefined = store uncompressed (st put --no-compress). */
@@ -98,6 +98,25 @@ export async function openDecoded(folder: Folder, key: string, options: DecodeOp
 }
 
 /**
+ * Appends every chunk of `decoded` to `handle` and gives each back once written: a decoder's pooled slices are
+ * refilled instead of faulted in afresh (fs.createWriteStream never gives a chunk back; for a 16 MiB WAL segment
+ * that was ~4000 page faults, docs/PERFORMANCE.md session 5). The decoder keeps decoding ahead while a write runs.
+ * Destroys `decoded` when a write fails.
+ */
+export async function writeChunksToFile(decoded: Readable, handle: FileHandle): Promise<void> {
+  try {
+    for await (const chunk of decoded as AsyncIterable<Buffer>) {
+      let written = 0;
+      while (written < chunk.length) written += (await handle.write(chunk, written, chunk.length - written, null)).bytesWritten;
+      giveBack(chunk);
+    }
+  } catch (error) {
+    decoded.destroy();
+    throw error;
+  }
+}
+
+/**
  * Downloads `key`, decoded, into `destination`: written to a temporary name beside it, fsynced, then renamed,
  * so a failure (bad key, truncated object, full disk) never leaves a partial file under the destination name.
  * With exclusive, an existing destination is an error (WAL-G opens it with O_EXCL).
@@ -120,9 +139,8 @@ export async function downloadToFile(folder: Folder, key: string, destination: s
   } catch (error) {
     throw new WalgError(`cannot write ${destination}: ${errorMessage(error)}`);
   }
-  const sink = createWriteStream('', { fd: handle.fd, autoClose: false, highWaterMark: 1024 * 1024 });
   try {
-    await fetchPipeline(await folder.get(key), decodeFilters(options), sink);
+    await writeChunksToFile(await openDecoded(folder, key, options), handle);
     if (options.fsync !== false) await handle.sync();
     await handle.close();
     handle = undefined;

@@ -7,12 +7,11 @@ import { basename, dirname, join } from 'node:path';
 import type { Crypter } from '../crypto/crypter.ts';
 import { EXIT_WAL_NOT_FOUND, WalgError, errorMessage } from '../errors.ts';
 import { log } from '../log/logger.ts';
-import { findByBaseName, openDecoded, type FoundObject } from '../objects/transfer.ts';
+import { findByBaseName, openDecoded, writeChunksToFile, type FoundObject } from '../objects/transfer.ts';
 import type { Folder } from '../storage/driver.ts';
 import { pathErrorText, systemErrorReason } from '../storage/go-text.ts';
 import { prefetchLocations } from './prefetch-names.ts';
 import { temporaryNameHex } from '../storage/temporary-name.ts';
-import { giveBack } from '../stream/recycling-pool.ts';
 
 /** The smallest valid first word of a WAL page header: xlp_magic 0xD061 plus xlp_info in the high half. */
 export const MINIMUM_WAL_MAGIC = 0xd061;
@@ -151,21 +150,12 @@ async function findWal(walFolder: Folder, walName: string): Promise<FoundObject>
   return found;
 }
 
-/**
- * Writes the decoded object to `handle` chunk by chunk, then gives each chunk back: the LZ4 decoder's slices are
- * refilled instead of faulted in afresh (a 16 MiB segment in new 1 MiB slices was ~4000 page faults, about a third
- * of a wal-fetch's work; docs/PERFORMANCE.md, session 5). The decoder keeps decoding ahead while a write runs.
- */
 async function writeDecoded(walFolder: Folder, found: FoundObject, handle: FileHandle, crypter: Crypter | undefined): Promise<void> {
   const decoded = await openDecoded(walFolder, found.key, { format: found.format, crypter });
   try {
-    for await (const chunk of decoded as AsyncIterable<Buffer>) {
-      let written = 0;
-      while (written < chunk.length) written += (await handle.write(chunk, written, chunk.length - written, null)).bytesWritten;
-      giveBack(chunk);
-    }
+    // The decoder's slices go back to it once written (src/objects/transfer.ts).
+    await writeChunksToFile(decoded, handle);
   } catch (error) {
-    decoded.destroy();
     throw new WalgError(`${found.key}: ${errorMessage(error)}`, 1, { cause: error });
   }
 }
