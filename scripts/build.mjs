@@ -138,16 +138,42 @@ async function buildSea({ entry, bundle, output, chunked }) {
   return target;
 }
 
+/**
+ * dist/walg-daemon-client: a small C program, not a Node binary. PostgreSQL starts it once per WAL segment, and a Node
+ * start-up alone costs ~30 ms of CPU there (docs/PERFORMANCE.md, "A client that is not Node").
+ */
+function buildDaemonClient({ output }) {
+  const version = git(['describe', '--tags', '--exact-match', 'HEAD']) || `walnut-${pkg.version}`;
+  const revision = git(['rev-parse', '--short', 'HEAD']) || 'devel';
+  const target = join(root, output);
+  const tmp = `${target}.${process.pid}.tmp`;
+  mkdirSync(dirname(target), { recursive: true });
+  const compiler = process.env.CC || 'cc';
+  const define = (name, value) => `-D${name}=${JSON.stringify(value)}`;
+  const args = [
+    '-O2', '-Wall', '-Wextra', '-Werror', '-s',
+    define('WALNUT_VERSION', version), define('WALNUT_REVISION', revision), define('WALNUT_BUILD_DATE', utcBuildDate()),
+    '-o', tmp, join(root, 'src/daemon-client/walg-daemon-client.c'),
+  ];
+  try {
+    execFileSync(compiler, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  } catch (error) {
+    rmSync(tmp, { force: true });
+    const reason = error.code === 'ENOENT' ? `no C compiler '${compiler}' (install gcc, or set CC)` : `'${compiler} ${args.join(' ')}' failed`;
+    throw new Error(`build: ${reason}`);
+  }
+  renameSync(tmp, target);
+  return target;
+}
+
 const only = process.argv[2];
 const targets = [
-  { name: 'wal-g', entry: 'src/main.ts', bundle: 'build/walnut.cjs', output: 'dist/wal-g', chunked: true },
-  ...(existsSync(join(root, 'src/daemon-client/main.ts'))
-    ? [{ name: 'walg-daemon-client', entry: 'src/daemon-client/main.ts', bundle: 'build/walg-daemon-client.cjs', output: 'dist/walg-daemon-client' }]
-    : []),
+  { name: 'wal-g', build: () => buildSea({ entry: 'src/main.ts', bundle: 'build/walnut.cjs', output: 'dist/wal-g', chunked: true }) },
+  { name: 'walg-daemon-client', build: () => buildDaemonClient({ output: 'dist/walg-daemon-client' }) },
 ];
 for (const t of targets) {
   if (only && only !== t.name) continue;
   const started = Date.now();
-  const out = await buildSea(t);
+  const out = await t.build();
   console.log(`built ${out} in ${((Date.now() - started) / 1000).toFixed(1)} s`);
 }

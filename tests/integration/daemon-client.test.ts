@@ -180,3 +180,123 @@ describe('walg-daemon-client with wal-g daemon', () => {
     assert.doesNotMatch(readFileSync(daemon.logFile, 'utf8'), new RegExp(S1));
   });
 });
+
+// The client's own command line and wire bytes, against a listener of the test's own (no daemon needed).
+
+const FLAG_DEFAULTS =
+  '  -connection-timeout duration\n    \tdaemon socket connection timeout (default 5s)\n' +
+  '  -timeout duration\n    \tdaemon operation execution timeout (default 1m0s)\n';
+const GENERAL_USAGE = (error: string): string =>
+  `Error: ${error}\n\nwalg-daemon-client is lightweight client for WAL-G daemon\n\nUsage:\n` +
+  '  walg-daemon-client socket command [command_args] [flags]\n\nArguments:\n' +
+  '  socket\t- name of unix socket to communicate with wal-g daemon\n' +
+  '  command\t- command to send to the daemon: wal-push, wal-fetch\n' +
+  '  command_args\t- command specific arguments\n\nFlags:\n';
+
+interface FakeDaemon {
+  readonly socketPath: string;
+  /** Every request frame received, one Buffer per connection. */
+  readonly received: Buffer[];
+}
+
+/** Listens on a fresh socket; answers each connection with `answer` after `delayMs` (or closes when answer is ''). */
+async function fakeDaemon(t: { after(fn: () => Promise<void>): void }, answer: string, delayMs = 0): Promise<FakeDaemon> {
+  const { createServer } = await import('node:net');
+  const socketPath = join(makeTempDir({ prefix: 'walnut-fakedaemon-' }), 'fake.sock');
+  const received: Buffer[] = [];
+  const server = createServer((connection) => {
+    const chunks: Buffer[] = [];
+    connection.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      const frame = Buffer.concat(chunks);
+      if (frame.length < 3 || frame.length < frame.readUInt16BE(1)) return;
+      received.push(frame);
+      setTimeout(() => (answer === '' ? connection.end() : connection.end(answer)), delayMs);
+    });
+    connection.on('error', () => {});
+  });
+  await new Promise<void>((resolve) => server.listen(socketPath, resolve));
+  t.after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+  return { socketPath, received };
+}
+
+describe('walg-daemon-client command line and wire format', () => {
+  test('too few arguments and an unknown command print WAL-G\'s general usage on stdout, flag defaults on stderr, exit 1', async () => {
+    const none = await client('/run/walg.sock');
+    assert.deepEqual(none, { code: 1, stdout: GENERAL_USAGE('not enough arguments'), stderr: FLAG_DEFAULTS });
+    const unknown = await client('/run/walg.sock', 'BACKUP-push');
+    assert.deepEqual(unknown, { code: 1, stdout: GENERAL_USAGE('unsupported command backup-push'), stderr: FLAG_DEFAULTS });
+  });
+
+  test('missing command arguments name the command\'s own usage line', async () => {
+    const result = await client('/run/walg.sock', 'wal-fetch', 'a');
+    assert.equal(result.code, 1);
+    assert.equal(
+      result.stdout,
+      'Error: not enough command arguments\n\nwalg-daemon-client is lightweight client for WAL-G daemon\n\nUsage:\n' +
+        '  walg-daemon-client socket wal-fetch wal_name destination_filename [flags]\n\nFlags:\n',
+    );
+    assert.equal(result.stderr, FLAG_DEFAULTS);
+  });
+
+  test('bad flags get Go\'s flag-package message and usage on stderr before the usage text', async () => {
+    const notDefined = await client('/run/walg.sock', 'wal-push', 'a', '--retries', '3');
+    assert.deepEqual(notDefined, {
+      code: 1,
+      stdout: GENERAL_USAGE('flag provided but not defined: -retries'),
+      stderr: `flag provided but not defined: -retries\nUsage:\n${FLAG_DEFAULTS}${FLAG_DEFAULTS}`,
+    });
+    const badValue = await client('/run/walg.sock', 'wal-push', 'a', '-timeout', 'soon');
+    assert.equal(badValue.code, 1);
+    assert.equal(badValue.stdout, GENERAL_USAGE('invalid value "soon" for flag -timeout: parse error'));
+    const noValue = await client('/run/walg.sock', 'wal-push', 'a', '--timeout');
+    assert.equal(noValue.stdout, GENERAL_USAGE('flag needs an argument: -timeout'));
+    const help = await client('/run/walg.sock', 'wal-push', 'a', '-h');
+    assert.deepEqual(help, { code: 1, stdout: GENERAL_USAGE('flag: help requested'), stderr: `Usage:\n${FLAG_DEFAULTS}${FLAG_DEFAULTS}` });
+  });
+
+  test('a push sends F, the u16 length and the raw name; a fetch sends f and the argument list; O exits 0', async (t) => {
+    const daemon = await fakeDaemon(t, 'O');
+    const pushed = await client(daemon.socketPath, 'WAL-PUSH', S1);
+    assert.deepEqual(pushed, { code: 0, stdout: '', stderr: '' });
+    const fetched = await client(daemon.socketPath, 'wal-fetch', S1, 'pg_wal/RECOVERYXLOG', '--timeout=1m30s', '-connection-timeout', '250ms');
+    assert.deepEqual(fetched, { code: 0, stdout: '', stderr: '' });
+    assert.deepEqual(daemon.received[0], Buffer.concat([Buffer.from([0x46, 0, 27]), Buffer.from(S1)]));
+    const list = Buffer.concat([Buffer.from([2, 0, 24]), Buffer.from(S1), Buffer.from([0, 19]), Buffer.from('pg_wal/RECOVERYXLOG')]);
+    assert.deepEqual(daemon.received[1], Buffer.concat([Buffer.from([0x66, 0, 3 + list.length]), list]));
+  });
+
+  test('-timeout bounds the wait for a slow answer; flags after an extra positional argument are not read, as in Go', async (t) => {
+    const daemon = await fakeDaemon(t, 'O', 800);
+    const slow = await client(daemon.socketPath, 'wal-push', S1, '-timeout', '200ms');
+    assert.equal(slow.code, 1);
+    assert.match(slow.stderr, new RegExp(`^\\d{4}/\\d\\d/\\d\\d \\d\\d:\\d\\d:\\d\\d unix socket read error: read unix @->${daemon.socketPath}: i/o timeout\\n$`));
+    const ignored = await client(daemon.socketPath, 'wal-push', S1, 'extra', '-timeout', '200ms');
+    assert.deepEqual(ignored, { code: 0, stdout: '', stderr: '' });
+    const zero = await client(daemon.socketPath, 'wal-push', S1, '-connection-timeout', '0');
+    assert.equal(zero.code, 1);
+    assert.match(zero.stderr, /unix socket dial error: dial unix .*fake\.sock: i\/o timeout\n$/);
+  });
+
+  test('an answer other than O exits 1 naming it; N exits 74 on stdout; a closed connection is EOF', async (t) => {
+    const refusing = await fakeDaemon(t, 'E');
+    const refused = await client(refusing.socketPath, 'wal-fetch', S1, 'x y');
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, new RegExp(`daemon command run error \\[message type: f, args: \\[${S1} x y\\], daemon response: E\\]\\n$`));
+    const missing = await fakeDaemon(t, 'N');
+    assert.deepEqual(await client(missing.socketPath, 'wal-fetch', S1, 'x'), {
+      code: 74,
+      stdout: `daemon command run error [message type: f, args: [${S1} x], daemon response: N]\n`,
+      stderr: '',
+    });
+    const closing = await fakeDaemon(t, '');
+    const closed = await client(closing.socketPath, 'wal-push', S1);
+    assert.equal(closed.code, 1);
+    assert.match(closed.stderr, /unix socket read error: EOF\n$/);
+  });
+
+  test('the binary is a small native program, not a Node.js one', async () => {
+    const { statSync } = await import('node:fs');
+    assert.ok(statSync(WALG_CLIENT_BIN).size < 1024 * 1024, `${WALG_CLIENT_BIN} should be well under 1 MiB`);
+  });
+});
