@@ -261,10 +261,11 @@ function write(stream: OutputStream, text: string): void {
 
 /**
  * libuv's pool has 4 threads by default, each with an 8 MiB stack (private writable memory) and, once it
- * allocates, its own glibc arena. The per-segment WAL commands move one object at a time and measured the same
- * wall time with 2 threads (wal-push of a 16 MiB segment: 271 ms either way, private writable 80 -> 64 MiB).
- * It only takes effect before the pool's first use, which is after this point; UV_THREADPOOL_SIZE set by the
- * operator wins.
+ * allocates, its own glibc arena. The per-segment WAL commands move one object at a time and need one thread:
+ * wal-push of a 16 MiB segment 271 ms with 4 threads or 2 (private writable 80 -> 64 MiB, session 2), and with one
+ * 64 -> 52 MiB; a wal-push that also uploads a backlog of 15 `.ready` segments from file storage took 0.86 s with
+ * one thread, 0.96 s with two, 1.00 s with four (medians of 7, session 6). It only takes effect before the pool's
+ * first use, which is after this point; UV_THREADPOOL_SIZE set by the operator wins.
  */
 const SMALL_POOL_COMMANDS = new Set(['wal-push', 'wal-fetch', 'wal-prefetch']);
 
@@ -280,5 +281,5 @@ const DATA_COMMANDS = new Set([
 ]);
 
 function limitThreadPool(command: string): void {
-  if (SMALL_POOL_COMMANDS.has(command) && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = '2';
+  if (SMALL_POOL_COMMANDS.has(command) && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = '1';
 }

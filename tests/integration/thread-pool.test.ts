@@ -1,0 +1,59 @@
+// The per-segment WAL commands start one libuv pool thread (each has an 8 MiB stack: private writable memory,
+// docs/PERFORMANCE.md session 6), other commands libuv's default, and an operator's UV_THREADPOOL_SIZE wins.
+
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { makeTempDir, removeTempDir } from '../helpers/tmp.ts';
+import { fakeSegment } from '../helpers/wal-fixtures.ts';
+import { WALG_BIN } from '../helpers/walg.ts';
+
+/** Runs the binary and returns the most libuv pool threads seen at once (sampled every 2 ms) and the exit code. */
+function poolThreads(args: readonly string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; most: number; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(WALG_BIN, args, { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    let most = 0;
+    const timer = setInterval(() => {
+      try {
+        let count = 0;
+        for (const task of readdirSync(`/proc/${child.pid}/task`)) {
+          if (readFileSync(`/proc/${child.pid}/task/${task}/comm`, 'utf8').trim() === 'libuv-worker') count++;
+        }
+        most = Math.max(most, count);
+      } catch {
+        /* the process is gone */
+      }
+    }, 2);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearInterval(timer);
+      resolve({ code, most, stderr });
+    });
+  });
+}
+
+test('wal-push starts one libuv pool thread, even with a backlog to upload; UV_THREADPOOL_SIZE set by the operator wins', async (t) => {
+  const dir = makeTempDir({ prefix: 'walnut-pool-' });
+  t.after(() => removeTempDir(dir));
+  const pgWal = join(dir, 'pg_wal');
+  mkdirSync(join(pgWal, 'archive_status'), { recursive: true });
+  const names = ['000000010000000000000001', '000000010000000000000002', '000000010000000000000003'];
+  for (const name of names) {
+    writeFileSync(join(pgWal, name), fakeSegment(32 * 1024 * 1024));
+    writeFileSync(join(pgWal, 'archive_status', `${name}.ready`), '');
+  }
+  mkdirSync(join(dir, 'one'));
+  mkdirSync(join(dir, 'three'));
+  const env = (storage: string): NodeJS.ProcessEnv => ({ HOME: dir, PGDATA: dir, WALG_FILE_PREFIX: join(dir, storage), WALG_COMPRESSION_METHOD: 'lz4' });
+  const ours = await poolThreads(['wal-push', join(pgWal, names[0])], env('one'));
+  assert.equal(ours.code, 0, ours.stderr);
+  assert.equal(ours.most, 1, 'one pool thread');
+  assert.deepEqual(readdirSync(join(dir, 'one', 'wal_005')).sort(), names.map((name) => `${name}.lz4`), 'the backlog went up too');
+  const operators = await poolThreads(['wal-push', join(pgWal, names[0])], { ...env('three'), UV_THREADPOOL_SIZE: '3' });
+  assert.equal(operators.code, 0, operators.stderr);
+  assert.equal(operators.most, 3, 'the operator\'s pool size');
+});
