@@ -265,9 +265,10 @@ function write(stream: OutputStream, text: string): void {
  * wal-push of a 16 MiB segment 271 ms with 4 threads or 2 (private writable 80 -> 64 MiB, session 2), and with one
  * 64 -> 52 MiB; a wal-push that also uploads a backlog of 15 `.ready` segments from file storage took 0.86 s with
  * one thread, 0.96 s with two, 1.00 s with four (medians of 7, session 6). It only takes effect before the pool's
- * first use, which is after this point; UV_THREADPOOL_SIZE set by the operator wins.
+ * first use, which is after this point; UV_THREADPOOL_SIZE set by the operator wins. The daemon serves the same
+ * requests one at a time (PostgreSQL's archiver and startup process wait for each): private writable 96 -> 72 MiB.
  */
-const SMALL_POOL_COMMANDS = new Set(['wal-push', 'wal-fetch', 'wal-prefetch']);
+const SMALL_POOL_COMMANDS = new Set(['wal-push', 'wal-fetch', 'wal-prefetch', 'daemon']);
 
 /**
  * Commands that stream object contents, for which walnut loads its addon at start to set up process memory

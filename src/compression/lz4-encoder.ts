@@ -1,11 +1,12 @@
-// Streaming LZ4 frame writer with WAL-G's layout: 4 MiB independent blocks, raw blocks when they don't shrink, xxh32 trailer.
+// Streaming LZ4 frame writer with WAL-G's layout (independent blocks, raw blocks when they don't shrink, xxh32
+// trailer) in 1 MiB blocks instead of WAL-G's 4 MiB (lz4-frame.ts, WALNUT_LZ4_BLOCK_SIZE).
 
 import { walnutNative, Xxh32 } from '../native/walnut-native.ts';
 import { PacedTransform } from '../stream/paced-transform.ts';
 import { noteBufferOutput } from '../stream/buffer-garbage.ts';
 import { allocateLongLivedBuffer } from '../stream/long-lived-buffers.ts';
-import { giveBack as giveBackLent, RecyclingPool, shortenLent } from '../stream/recycling-pool.ts';
-import { encodeFrameHeader, LZ4_UNCOMPRESSED_BIT, WALG_LZ4_BLOCK_SIZE } from './lz4-frame.ts';
+import { RecyclingPool, shortenLent } from '../stream/recycling-pool.ts';
+import { encodeFrameHeader, LZ4_UNCOMPRESSED_BIT, WALNUT_LZ4_BLOCK_SIZE } from './lz4-frame.ts';
 
 /**
  * Gathering buffers of finished encoders, kept for the next one: a backup starts a new encoder per tar part, and
@@ -28,36 +29,37 @@ function giveBack(buffer: Buffer | undefined): void {
 
 /**
  * The buffers encoders compress into and hand downstream, by block size: shared by every encoder of the process,
- * two kept free (a block being written, the next one being made). Consumers that give them back: the file storage
- * writer.
+ * two kept free (a block being written, the next one being made). Each has room for the block-size field and a
+ * whole raw block, so blocks that do not shrink (random data) reuse them too. Consumers that give them back: the
+ * file storage writer.
  */
 const outputPools = new Map<number, RecyclingPool>();
 const OUTPUT_BLOCKS_KEPT = 2;
 
 function outputBlocks(blockSize: number): RecyclingPool {
   let pool = outputPools.get(blockSize);
-  if (pool === undefined) outputPools.set(blockSize, (pool = new RecyclingPool(blockSize, OUTPUT_BLOCKS_KEPT)));
+  if (pool === undefined) outputPools.set(blockSize, (pool = new RecyclingPool(4 + blockSize, OUTPUT_BLOCKS_KEPT)));
   return pool;
 }
 
 /**
  * Blocks are compressed by walnut's own addon (src/native/c) straight into an output buffer from the process-wide
  * pool, behind a 4-byte slot for the frame's block size field, and handed on at their compressed size: no scratch
- * buffer and no copy (docs/PERFORMANCE.md, session 5). A block that does not shrink is stored raw. Input is gathered
- * into one block buffer (never more than one block is held) and compressed straight from the written chunk when a
- * whole block is available in it.
+ * buffer and no copy (docs/PERFORMANCE.md, session 5). A block that does not shrink is stored raw. Input is
+ * compressed straight from the written chunk when a whole block is available in it (a pooled reader's 1 MiB chunks
+ * always are), else gathered into one block buffer, taken on first need (never more than one block is held).
  */
 export class Lz4FrameEncoder extends PacedTransform {
   readonly #blockSize: number;
   #block: Buffer | undefined;
+  #ended = false;
   #blockFill = 0;
   readonly #checksum = new Xxh32(0);
   #headerWritten = false;
 
-  constructor(blockSize: number = WALG_LZ4_BLOCK_SIZE) {
+  constructor(blockSize: number = WALNUT_LZ4_BLOCK_SIZE) {
     super();
     this.#blockSize = blockSize;
-    this.#block = takeBuffer(blockSize);
     encodeFrameHeader(blockSize); // validates the size before any byte flows
   }
 
@@ -107,10 +109,12 @@ export class Lz4FrameEncoder extends PacedTransform {
   #releaseBuffers(): void {
     giveBack(this.#block);
     this.#block = undefined;
+    this.#ended = true;
   }
 
   #gathering(): Buffer {
-    if (this.#block === undefined) throw new Error('lz4 encoder used after its frame ended');
+    if (this.#ended) throw new Error('lz4 encoder used after its frame ended');
+    this.#block ??= takeBuffer(this.#blockSize);
     return this.#block;
   }
 
@@ -123,20 +127,16 @@ export class Lz4FrameEncoder extends PacedTransform {
   #emitBlock(source: Buffer, start: number, length: number): boolean {
     const data = new Uint8Array(source.buffer, source.byteOffset + start, length);
     this.#checksum.update(data);
-    const pool = outputBlocks(this.#blockSize);
-    // A pooled output buffer is a whole block: the compressed bytes fit behind the size slot whenever they are
-    // smaller than the block, which is when they are stored compressed at all.
-    const { buffer: output, fresh: freshOutput } = pool.take(this.#blockSize);
-    const compressedLength = walnutNative().lz4CompressBlock(data, output.subarray(4));
+    // A pooled output buffer holds the size field and a whole block: compressed bytes always fit (they are used
+    // only when smaller than the block), and so does the block stored raw.
+    const { buffer: output, fresh } = outputBlocks(this.#blockSize).take(4 + this.#blockSize);
+    const compressedLength = walnutNative().lz4CompressBlock(data, output.subarray(4, 4 + length));
     let block: Buffer;
-    let fresh: boolean;
     if (compressedLength > 0 && compressedLength < length) {
-      output.writeUInt32LE(compressedLength, 0);
       block = shortenLent(output, 4 + compressedLength);
-      fresh = freshOutput;
+      block.writeUInt32LE(compressedLength, 0);
     } else {
-      giveBackLent(output); // unused: the raw block needs 4 bytes more than a pooled buffer holds
-      ({ buffer: block, fresh } = pool.take(4 + length));
+      block = shortenLent(output, 4 + length);
       block.writeUInt32LE((length | LZ4_UNCOMPRESSED_BIT) >>> 0, 0);
       block.set(data, 4);
     }

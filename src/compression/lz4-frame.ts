@@ -18,8 +18,17 @@ export const LZ4_UNCOMPRESSED_BIT = 0x80000000;
 /** Block maximum sizes by the BD byte's 3-bit index (4..7). */
 export const LZ4_BLOCK_SIZES: Readonly<Record<number, number>> = { 4: 64 * 1024, 5: 256 * 1024, 6: 1024 * 1024, 7: 4 * 1024 * 1024 };
 
-/** pierrec's default and therefore WAL-G's: 4 MiB blocks. */
+/** pierrec's default and therefore WAL-G's: 4 MiB blocks. walnut reads them; it writes WALNUT_LZ4_BLOCK_SIZE. */
 export const WALG_LZ4_BLOCK_SIZE = 4 * 1024 * 1024;
+
+/**
+ * The block size walnut writes: 1 MiB, the pipeline's chunk size, so a read chunk is compressed where it lies and
+ * every block buffer (gathered input, compressed output, decoded output on restore) is a quarter of WAL-G's. The
+ * frame header states it, and every LZ4 frame reader (WAL-G's pierrec/lz4 included) reads all four sizes.
+ * Measured side by side with 4 MiB blocks (docs/PERFORMANCE.md, session 6): backup-fetch of scale 50 peak RSS
+ * 63.0 -> 49.0 MiB, wal-push private writable 63.5 -> 56.4 MiB, output 0.5% larger. docs/COMPATIBILITY.md.
+ */
+export const WALNUT_LZ4_BLOCK_SIZE = 1024 * 1024;
 
 // FLG bits (frame format spec 1.6.x).
 export const FLG_VERSION_MASK = 0xc0;

@@ -44,7 +44,18 @@ export function isPooledChunk(chunk: Uint8Array): boolean {
 }
 
 /**
- * chunkCount buffers of chunkSize bytes, allocated up front. acquire() waits while all are out, which is
+ * Chunk sets of retired pools whose chunks all came back, by shape, for the next pool of that shape. A daemon reads
+ * every segment into a pool of its own; without reuse each one left its mapping to the collector, and several were
+ * alive at once (docs/PERFORMANCE.md, session 6). One set per shape is kept.
+ */
+const spareChunkSets = new Map<string, Buffer[]>();
+
+function shapeKey(chunkCount: number, chunkSize: number): string {
+  return `${chunkCount}x${chunkSize}`;
+}
+
+/**
+ * chunkCount buffers of chunkSize bytes, allocated up front (or taken over from a retired pool of the same shape). acquire() waits while all are out, which is
  * the backpressure that keeps a reader from running ahead of the stages that consume its chunks.
  */
 export class ChunkPool {
@@ -55,6 +66,7 @@ export class ChunkPool {
   readonly #chunkOf = new Map<ArrayBufferLike, Buffer>();
   readonly #waiters: Array<{ resolve: (chunk: Buffer) => void; reject: (error: Error) => void }> = [];
   #closedWith: Error | undefined;
+  #retired = false;
 
   constructor(chunkCount: number, chunkSize: number) {
     if (!Number.isInteger(chunkCount) || chunkCount < 1) throw new RangeError(`chunk count must be a positive integer, got ${chunkCount}`);
@@ -62,7 +74,10 @@ export class ChunkPool {
     this.chunkCount = chunkCount;
     this.chunkSize = chunkSize;
     // Each chunk has its own ArrayBuffer (never a slice of Node's shared pool), so release can find it.
-    for (const chunk of allocateLongLivedBuffers(chunkCount, chunkSize)) {
+    const key = shapeKey(chunkCount, chunkSize);
+    const spare = spareChunkSets.get(key);
+    spareChunkSets.delete(key);
+    for (const chunk of spare ?? allocateLongLivedBuffers(chunkCount, chunkSize)) {
       poolOfBuffer.set(chunk.buffer, this);
       this.#chunkOf.set(chunk.buffer, chunk);
       this.#free.push(chunk);
@@ -106,7 +121,31 @@ export class ChunkPool {
       waiter.resolve(whole);
     } else {
       this.#free.push(whole);
+      if (this.#retired) this.#handOverIfIdle();
     }
+  }
+
+  /**
+   * The owner is done with the pool: it lends nothing more, and once every chunk is back (now or at the last
+   * release) its chunks become the spare set the next pool of this shape starts with. A chunk never given back (a
+   * failed pipeline's) keeps the set out of reuse; the collector frees it as before.
+   */
+  retire(): void {
+    if (this.#retired) return;
+    this.#retired = true;
+    this.#closedWith ??= new Error('chunk pool retired');
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(this.#closedWith);
+    this.#handOverIfIdle();
+  }
+
+  #handOverIfIdle(): void {
+    if (this.#lent.size > 0 || this.#free.length !== this.chunkCount) return;
+    const chunks = this.#free.splice(0);
+    for (const chunk of chunks) {
+      poolOfBuffer.delete(chunk.buffer);
+      this.#chunkOf.delete(chunk.buffer);
+    }
+    spareChunkSets.set(shapeKey(this.chunkCount, this.chunkSize), chunks);
   }
 
   /** Fails every waiting and future acquire(); used when the pipeline that owns the pool fails. */

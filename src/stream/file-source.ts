@@ -90,7 +90,10 @@ export class PooledFileReader extends Readable {
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
-    if (this.#ownsPool) this.pool.close(error ?? new Error(`reading ${this.path} stopped`));
+    if (this.#ownsPool) {
+      this.pool.close(error ?? new Error(`reading ${this.path} stopped`));
+      this.pool.retire();
+    }
     const handle = this.#handle;
     this.#handle = undefined;
     if (handle === undefined) {

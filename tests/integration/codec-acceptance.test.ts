@@ -206,16 +206,17 @@ test('st get decodes every object of every compat fixture set', { timeout: 600_0
 // What st put writes, read back by other tools
 
 const METHOD_EXTENSIONS: Readonly<Record<string, string>> = { lz4: 'lz4', lzma: 'lzma', zstd: 'zst', brotli: 'br', none: '' };
-const LZ4_BLOCK_MAX = 4 * 1024 * 1024;
+/** walnut writes 1 MiB blocks where WAL-G writes 4 MiB (src/compression/lz4-frame.ts, docs/COMPATIBILITY.md). */
+const LZ4_BLOCK_MAX = 1024 * 1024;
 const SODIUM_CHUNK = 8192;
 const SODIUM_ABYTES = 17;
 const PGP_FIXTURE = 'pg14-brotli-pgp-remote';
 
-/** The LZ4 frame WAL-G's writer produces: flags 0x64, 4 MiB blocks (full ones until the last), content checksum. */
+/** WAL-G's LZ4 frame layout: flags 0x64, full blocks until the last (1 MiB ones from walnut), content checksum. */
 function checkLz4Framing(frame: Buffer, inputLength: number, what: string): void {
   assert.equal(frame.readUInt32LE(0), 0x184d2204, `${what}: LZ4 magic`);
   assert.equal(frame[4], 0x64, `${what}: FLG (version 1, independent blocks, content checksum)`);
-  assert.equal(frame[5], 0x70, `${what}: BD (4 MiB block maximum)`);
+  assert.equal(frame[5], 0x60, `${what}: BD (1 MiB block maximum)`);
   assert.equal(frame[6], (xxh32(frame.subarray(4, 6), 0) >>> 8) & 0xff, `${what}: header checksum`);
   let offset = 7;
   let blocks = 0;
@@ -229,7 +230,7 @@ function checkLz4Framing(frame: Buffer, inputLength: number, what: string): void
     blocks++;
   }
   assert.equal(offset + 4, frame.length, `${what}: the content checksum ends the object`);
-  assert.equal(blocks, Math.max(1, Math.ceil(inputLength / LZ4_BLOCK_MAX)), `${what}: blocks of 4 MiB of input`);
+  assert.equal(blocks, Math.max(1, Math.ceil(inputLength / LZ4_BLOCK_MAX)), `${what}: blocks of 1 MiB of input`);
 }
 
 function checkZstdFraming(frame: Buffer, what: string): void {

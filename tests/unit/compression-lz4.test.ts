@@ -54,16 +54,27 @@ function sampleData(length: number): Buffer {
   return data;
 }
 
-test('lz4 frames start with the header WAL-G writes: FLG 0x64, BD 0x70, HC 0xB9', async () => {
+test('lz4 frames start with WAL-G\'s header but for the block size: FLG 0x64, BD 0x60 (1 MiB), HC 0x85', async () => {
   const frame = await compress(Buffer.from('hello'));
-  assert.equal(frame.subarray(0, 7).toString('hex'), '04224d186470b9');
+  assert.equal(frame.subarray(0, 7).toString('hex'), '04224d18646085');
   const walgWritten = readFileSync(join(FIXTURES, 'pg15-lz4-delta/storage/wal_005/000000010000000000000001.lz4'));
-  assert.deepEqual(frame.subarray(0, 7), walgWritten.subarray(0, 7));
+  assert.equal(walgWritten.subarray(0, 7).toString('hex'), '04224d186470b9', 'WAL-G writes 4 MiB blocks (BD 0x70)');
+  assert.deepEqual(frame.subarray(0, 5), walgWritten.subarray(0, 5), 'same magic and flags');
+  const { Lz4FrameEncoder } = await import('../../src/compression/lz4-encoder.ts');
+  const fourMiB = await new Promise<Buffer>((resolve, reject) => {
+    const parts: Buffer[] = [];
+    const encoder = new Lz4FrameEncoder(4 * 1024 * 1024);
+    encoder.on('data', (part: Buffer) => parts.push(Buffer.from(part)));
+    encoder.on('end', () => resolve(Buffer.concat(parts)));
+    encoder.on('error', reject);
+    encoder.end(Buffer.from('hello'));
+  });
+  assert.deepEqual(fourMiB.subarray(0, 7), walgWritten.subarray(0, 7), 'asked for 4 MiB blocks, the header is WAL-G\'s byte for byte');
 });
 
 test('lz4 frame of empty input is header, end mark and the xxh32 of nothing, like pierrec writes', async () => {
   const frame = await compress(Buffer.alloc(0));
-  assert.equal(frame.toString('hex'), '04224d186470b9' + '00000000' + '055dcc02');
+  assert.equal(frame.toString('hex'), '04224d18646085' + '00000000' + '055dcc02');
   assert.deepEqual(await decompress(frame), Buffer.alloc(0));
 });
 
@@ -78,7 +89,7 @@ test('lz4 stores a block raw (high bit set) when it does not shrink, and compres
   assert.ok(packed.readUInt32LE(7) < 0x80000000 && packed.length < 2000);
 });
 
-test('lz4 splits input into 4 MiB blocks and ends with the content checksum', async () => {
+test('lz4 splits input into 1 MiB blocks and ends with the content checksum', async () => {
   const input = sampleData(9 * 1024 * 1024 + 5);
   const frame = await compress(input, [1_000_003, 7, 65_536]);
   let offset = 7;
@@ -91,7 +102,7 @@ test('lz4 splits input into 4 MiB blocks and ends with the content checksum', as
     decodedSizes.push(field & 0x80000000 ? length : -1);
     offset += length;
   }
-  assert.equal(decodedSizes.length, 3, 'two full 4 MiB blocks and one of 1 MiB + 5');
+  assert.equal(decodedSizes.length, 10, 'nine full 1 MiB blocks and one of 5 bytes');
   assert.equal(frame.readUInt32LE(offset), xxhash.xxh32(input, 0) >>> 0);
   assert.equal(offset + 4, frame.length);
 });

@@ -13,7 +13,8 @@ import { Lz4FrameEncoder } from '../../src/compression/lz4-encoder.ts';
 import { Lz4FrameDecoder } from '../../src/compression/lz4-decoder.ts';
 import { pushPipeline } from '../../src/stream/pipeline.ts';
 import { PassThrough } from 'node:stream';
-import { text } from 'node:stream/consumers';
+import { buffer } from 'node:stream/consumers';
+import { randomBytes } from 'node:crypto';
 
 test('a pool lends, takes back whole buffers once, and allocates instead of waiting', () => {
   const pool = new RecyclingPool(1024, 2);
@@ -52,19 +53,42 @@ test('objects written through the file storage stay intact while the encoder reu
     const driver = new FileStorageDriver(root);
     // Different contents, several 4 MiB blocks each, written one after the other and at the same time: a block
     // reused before its bytes were written would show up as another object's bytes.
-    const contents = [0, 1, 2, 3].map((seed) => Buffer.from(Array.from({ length: 1_500_000 }, (_, i) => `${seed}:${(i * 7919) % 100_000}|`).join('')));
+    // Two of them random, so their blocks are stored raw in the same pooled buffers.
+    const contents = [0, 1, 2, 3].map((seed) =>
+      seed % 2 === 1 ? randomBytes(3_500_000 + seed) : Buffer.from(Array.from({ length: 1_500_000 }, (_, i) => `${seed}:${(i * 7919) % 100_000}|`).join('')),
+    );
     await encodeToFile(driver, 'a.lz4', contents[0]);
     await encodeToFile(driver, 'b.lz4', contents[1]);
     await Promise.all([encodeToFile(driver, 'c.lz4', contents[2]), encodeToFile(driver, 'd.lz4', contents[3])]);
     for (const [index, key] of ['a.lz4', 'b.lz4', 'c.lz4', 'd.lz4'].entries()) {
       const decoded = new PassThrough();
-      const done = text(decoded);
+      const done = buffer(decoded);
       await pushPipeline(Readable.from([readFileSync(join(root, key))]), [() => new Lz4FrameDecoder()], decoded);
-      assert.equal(await done, contents[index].toString(), key);
+      assert.ok((await done).equals(contents[index]), key);
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+});
+
+test('blocks stored raw (random input) go out in the pooled output buffers and come back to them', async () => {
+  const seen = new Set<ArrayBufferLike>();
+  const raw: boolean[] = [];
+  const sink = new (await import('node:stream')).Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      if (chunk.length > 8) {
+        seen.add(chunk.buffer);
+        raw.push((chunk.readUInt32LE(0) & 0x80000000) !== 0);
+      }
+      giveBack(chunk);
+      callback();
+    },
+  });
+  const input = randomBytes(6 * 1024 * 1024);
+  await pushPipeline(Readable.from([input.subarray(0, 3_000_001), input.subarray(3_000_001)]), [() => new Lz4FrameEncoder()], sink);
+  assert.equal(raw.length, 6, 'six 1 MiB blocks');
+  assert.ok(raw.every(Boolean), 'all stored raw');
+  assert.ok(seen.size <= 2, `given back at once, the blocks reuse at most two buffers (saw ${seen.size})`);
 });
 
 test('the file storage writer gives a lent chunk back only once its bytes are written', async () => {

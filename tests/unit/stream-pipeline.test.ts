@@ -68,6 +68,57 @@ test('ChunkPool refuses double and foreign releases and fails waiters when close
   assert.throws(() => new ChunkPool(0, 16), /positive integer/);
 });
 
+test('a retired pool hands its chunks to the next pool of its shape once every chunk is back, and lends nothing more', async () => {
+  const first = new ChunkPool(3, 4096);
+  const buffers = new Set<ArrayBufferLike>();
+  const lent = [await first.acquire(), await first.acquire(), await first.acquire()];
+  for (const chunk of lent) buffers.add(chunk.buffer);
+  const waiter = first.acquire();
+  first.retire();
+  await assert.rejects(waiter, /retired/);
+  assert.throws(() => first.tryAcquire(), /retired/);
+  releaseChunk(lent[0]);
+  releaseChunk(lent[1]);
+  const early = new ChunkPool(3, 4096);
+  assert.ok(!buffers.has((await early.acquire()).buffer), 'while a chunk is still out, a new pool gets fresh buffers');
+  releaseChunk(lent[2]);
+  assert.equal(isPooledChunk(lent[2]), false, 'handed over: no longer the retired pool\'s');
+  assert.equal(releaseChunk(lent[2]), false, 'a stray release afterwards changes nothing');
+  const other = new ChunkPool(2, 4096);
+  assert.ok(!buffers.has((await other.acquire()).buffer), 'another shape does not take them');
+  const next = new ChunkPool(3, 4096);
+  const reused = [await next.acquire(), await next.acquire(), await next.acquire()];
+  assert.deepEqual(new Set(reused.map((chunk) => chunk.buffer)), buffers, 'the next pool of the shape reuses all three');
+  assert.ok(reused.every((chunk) => isPooledChunk(chunk)));
+  reused.forEach((chunk) => releaseChunk(chunk));
+  assert.equal(next.available, 3, 'and they come back to it');
+  const after = new ChunkPool(3, 4096);
+  assert.ok(!buffers.has((await after.acquire()).buffer), 'one pool at a time owns a set');
+});
+
+test('a pooled file reader that owns its pool leaves its chunks to the next reader once the pipeline is done', withTempDir(async (dir) => {
+  const file = join(dir, 'segment');
+  const data = randomBytes(3 * 256 * 1024 + 1000);
+  writeFileSync(file, data);
+  const seen: Array<Set<ArrayBufferLike>> = [];
+  for (let round = 0; round < 2; round++) {
+    const reader = new PooledFileReader(file, { chunkSize: 256 * 1024 });
+    const buffers = new Set<ArrayBufferLike>();
+    const { sink, bytes } = collector();
+    const spy = markChunkHandling(new Transform({
+      transform(chunk: Buffer, _encoding, callback) {
+        buffers.add(chunk.buffer);
+        callback(null, Buffer.from(chunk));
+        releaseChunk(chunk);
+      },
+    }), 'releases');
+    await pushPipeline(reader, [() => spy], sink);
+    assert.ok(bytes().equals(data), `round ${round} reads the file`);
+    seen.push(buffers);
+  }
+  assert.ok([...seen[1]].every((buffer) => seen[0].has(buffer)), 'the second reader read into the first one\'s chunks');
+}));
+
 test('the memory bound is pool + 4 chunks and the working set per stage + the uncollected-garbage limit', () => {
   const bound = pipelineMemoryBound({
     chunkSize: DEFAULT_CHUNK_SIZE,
