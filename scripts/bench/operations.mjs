@@ -668,7 +668,7 @@ async function prepareReplayArchives(bench) {
       archives[label] =
         tool.kind === 'pgbackrest'
           ? { tool, restoreCommand: (dataDir) => tool.restoreCommand(tool.writeConfig(pushed, { pgData: dataDir })) }
-          : { tool, note: tool.kind === 'raw' ? 'lz4 -d in restore_command' : undefined, restoreCommand: () => tool.restoreCommand(pushed) };
+          : { tool, storage: pushed, note: tool.kind === 'raw' ? 'lz4 -d in restore_command' : undefined, restoreCommand: () => tool.restoreCommand(pushed) };
       continue;
     }
     const storage = freshDirectory(join(bench.workDir, 'storage', `replay-${label.replace(/\W/g, '_')}`), bench.owner);
@@ -694,7 +694,7 @@ async function prepareReplayArchives(bench) {
         }
         note = 'archive written by the lz4 CLI in WAL-G layout';
       }
-      archives[label] = { tool, note, restoreCommand: () => tool.restoreCommand(storage) };
+      archives[label] = { tool, storage, note, restoreCommand: () => tool.restoreCommand(storage) };
     } else if (tool.kind === 'pgbackrest') {
       const configFor = (pgData) => tool.writeConfig(storage, { pgData });
       const config = configFor(bench.wal.baseDir);
@@ -719,6 +719,18 @@ async function prepareReplayArchives(bench) {
       archives[label] = { tool, note: 'lz4 -d in restore_command', restoreCommand: () => tool.restoreCommand(storage) };
     }
   }
+  // Each wal-g tool with a walg-daemon-client also replays through its daemon: restore_command is the client,
+  // the daemon (started per round on the copy's data directory) fetches from the same archive.
+  for (const [label, archive] of Object.entries({ ...archives })) {
+    const tool = archive.tool;
+    if (tool.kind !== 'walg' || !tool.daemonClient || archive.unavailable || !archive.storage) continue;
+    archives[`${label} daemon`] = {
+      tool,
+      note: archive.note,
+      daemon: (socketPath, dataDir) => tool.daemon(socketPath, archive.storage, dataDir),
+      restoreCommand: (_dataDir, socketPath) => tool.daemonRestoreCommand(socketPath),
+    };
+  }
   return archives;
 }
 
@@ -726,7 +738,7 @@ export async function replayOperation(bench) {
   const operation = newOperation(
     'wal-replay',
     '(e) WAL replay through restore_command',
-    `A cold copy of a PostgreSQL ${postgresMajor} cluster (its pg_wal emptied) recovers ${bench.wal.segments.length} archived segments through restore_command (wal-fetch %f %p for wal-g tools; archive-get for pgBackRest), then promotes. Replay time is from "starting archive recovery" to "archive recovery complete" in the server log; memory and CPU are over the tool's processes.`,
+    `A cold copy of a PostgreSQL ${postgresMajor} cluster (its pg_wal emptied) recovers ${bench.wal.segments.length} archived segments through restore_command (wal-fetch %f %p for wal-g tools, or walg-daemon-client SOCKET wal-fetch %f %p with a daemon on the same archive; archive-get for pgBackRest), then promotes. Replay time is from "starting archive recovery" to "archive recovery complete" in the server log; memory and CPU are over the tool's processes.`,
     ['wallMs', 'segmentsPerSecond', 'replayedSegments', 'cpuMs', 'vmPeakKiB', 'vmHwmKiB', 'privateWritableKiB', 'medianVmHwmKiB', 'processes'],
   );
   const archives = await prepareReplayArchives(bench);
@@ -746,6 +758,17 @@ export async function replayOperation(bench) {
       chownRecursive(dataDir, bench.owner);
       const exes = new Set(archive.tool.exes);
       let postmaster;
+      let daemon;
+      const socketPath = join(bench.workDir, `replay-daemon-${process.pid}.sock`);
+      if (archive.daemon) {
+        try {
+          daemon = await startDaemon(bench, archive.daemon(socketPath, dataDir), socketPath);
+        } catch (error) {
+          markUnavailable(entry, `daemon: ${error.message}`);
+          rmSync(dataDir, { recursive: true, force: true });
+          continue;
+        }
+      }
       const sampler = new ProcessTreeSampler({
         roots: () => {
           if (postmaster === undefined) {
@@ -755,7 +778,7 @@ export async function replayOperation(bench) {
               /* not started yet */
             }
           }
-          return [postmaster];
+          return [postmaster, daemon?.pid];
         },
         select: ({ exe }) => exes.has(exe),
         intervalMs: bench.options.treeSampleMs,
@@ -768,7 +791,7 @@ export async function replayOperation(bench) {
           major: postgresMajor,
           signal: 'recovery',
           keepAfterTest: true,
-          conf: { restore_command: archive.restoreCommand(dataDir), archive_mode: 'off', max_wal_size: '4GB' },
+          conf: { restore_command: archive.restoreCommand(dataDir, socketPath), archive_mode: 'off', max_wal_size: '4GB' },
         });
         await waitUntilPromoted(cluster, 20 * 60_000);
         const wallMs = Date.now() - started;
@@ -798,6 +821,8 @@ export async function replayOperation(bench) {
         bench.log(`wal-replay: ${label} failed: ${error.message}`);
       } finally {
         if (cluster) await cluster.cleanup();
+        await daemon?.stop();
+        rmSync(socketPath, { force: true });
         rmSync(dataDir, { recursive: true, force: true });
       }
     }

@@ -94,6 +94,10 @@ export class WalgTool {
     return `${shellQuote(client)} ${shellQuote(socketPath)} wal-push %f`;
   }
 
+  daemonRestoreCommand(socketPath, client = this.daemonClient) {
+    return `${shellQuote(client)} ${shellQuote(socketPath)} wal-fetch %f %p`;
+  }
+
   backupPush(storage, cluster) {
     return { cmd: this.binary, args: ['backup-push', cluster.dataDir], env: this.env({ storage, pgEnv: cluster.env, pgData: cluster.dataDir }) };
   }
