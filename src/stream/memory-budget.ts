@@ -55,8 +55,8 @@ export interface PipelineShape {
  *         + Σ over stages (STAGE_BUFFERED_CHUNKS × chunkSize + stage.workingSetBytes)
  *         + BUFFER_GARBAGE_LIMIT
  *
- * Example, wal-push with lz4 and libsodium (1 MiB chunks, 4 pooled): 4 + (4 + 8.1) + (4 + 0.02) + 8
- * ≈ 28 MiB. The storage writer's own buffering (an S3 multipart part) is the sink's, not counted here.
+ * Example, wal-push with lz4 and libsodium (1 MiB chunks, 4 pooled): 4 + (4 + 3) + (4 + 0.02) + 8
+ * ≈ 23 MiB. The storage writer's own buffering (an S3 multipart part) is the sink's, not counted here.
  * Measured peaks stay under it: tests/unit/compression-memory.test.ts.
  */
 export function pipelineMemoryBound(shape: PipelineShape): number {
