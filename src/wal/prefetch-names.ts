@@ -12,6 +12,13 @@ export interface PrefetchLocations {
   readonly runningFolder: string;
   readonly runningFile: string;
   readonly prefetchedFile: string;
+  /**
+   * `<base>/.wal-g/prefetch/queued`: walnut only. A prefetch child that downloads one segment after another (from a
+   * file storage) marks the names it has yet to start, each file holding its process id, so wal-fetch does not
+   * start another child for them (docs/COMPATIBILITY.md). WAL-G neither writes nor reads it.
+   */
+  readonly queuedFolder: string;
+  readonly queuedFile: string;
 }
 
 /**
@@ -22,7 +29,15 @@ export function prefetchLocations(directory: string, walName: string, prefetchDi
   const base = prefetchDirSetting ?? directory;
   const prefetchFolder = join(base, '.wal-g', 'prefetch');
   const runningFolder = join(prefetchFolder, 'running');
-  return { prefetchFolder, runningFolder, runningFile: join(runningFolder, walName), prefetchedFile: join(prefetchFolder, walName) };
+  const queuedFolder = join(prefetchFolder, 'queued');
+  return {
+    prefetchFolder,
+    runningFolder,
+    runningFile: join(runningFolder, walName),
+    prefetchedFile: join(prefetchFolder, walName),
+    queuedFolder,
+    queuedFile: join(queuedFolder, walName),
+  };
 }
 
 /** WAL-G prefetches after any wal-fetch except of history and partial files, and not when concurrency is 1. */
@@ -51,6 +66,12 @@ export function isOlderWal(candidate: string, walName: string, segmentSize: numb
   const other = parseWalSegmentName(candidate, segmentSize);
   if (reference === undefined || other === undefined) return false;
   return other.timeline < reference.timeline || (other.timeline === reference.timeline && other.segmentNumber < reference.segmentNumber);
+}
+
+/** A queued marker's content: the process id of the child that will download the name, if it is a number. */
+export function queuedMarkerPid(content: string): number | undefined {
+  const pid = Number(content.trim());
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
 /**

@@ -1,7 +1,8 @@
 // WAL prefetch (WAL-G's wal-prefetch): after a wal-fetch, download the next segments into
 // `<dir>/.wal-g/prefetch/` (via `running/`) so PostgreSQL's next restore_command calls find them locally.
 
-import { mkdir, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import * as sea from 'node:sea';
 import type { Crypter } from '../crypto/crypter.ts';
@@ -11,7 +12,7 @@ import { log } from '../log/logger.ts';
 import type { Folder } from '../storage/driver.ts';
 import { downloadWalInPlace } from './fetch.ts';
 import { parseWalSegmentName } from './names.ts';
-import { followingWalNames, isOlderWal, prefetchLocations } from './prefetch-names.ts';
+import { followingWalNames, isOlderWal, prefetchLocations, queuedMarkerPid } from './prefetch-names.ts';
 
 /** Pause between starting two prefetch downloads, so they finish roughly in order (WAL-G's ramp-up). */
 export const PREFETCH_RAMP_UP_MS = 10;
@@ -39,7 +40,17 @@ export async function prefetchFollowingWals(options: PrefetchOptions): Promise<v
     // downloads side by side finish no sooner, and each one in flight holds its decoder's buffers (~15 MiB; ten at
     // once made this child the largest process of a replay, 159 MiB). The next segment, the one replay needs
     // first, is ready soonest this way. Network storages keep WAL-G's concurrency (docs/COMPATIBILITY.md).
-    for (const name of names) await prefetchOne(options, directory, name);
+    // The names still to download are marked queued (with this process id), so the wal-fetch calls meanwhile do
+    // not start a child of their own for them: one process start per window instead of one per segment.
+    const ours = await queueNames(options, directory, names);
+    try {
+      for (const name of ours) {
+        await prefetchOne(options, directory, name);
+        await unlink(prefetchLocations(directory, name, options.prefetchDirSetting).queuedFile).catch(() => undefined);
+      }
+    } finally {
+      for (const name of ours) await unlink(prefetchLocations(directory, name, options.prefetchDirSetting).queuedFile).catch(() => undefined);
+    }
     await cleanupPrefetchFolders(options.walName, directory, options.prefetchDirSetting, options.segmentSize);
     return;
   }
@@ -50,6 +61,50 @@ export async function prefetchFollowingWals(options: PrefetchOptions): Promise<v
   }
   downloads.push(cleanupPrefetchFolders(options.walName, directory, options.prefetchDirSetting, options.segmentSize));
   await Promise.all(downloads);
+}
+
+/**
+ * True when a queued marker names a process that is still running. A child that died leaves a stale marker, which
+ * then counts for nothing.
+ */
+export function queuedByLiveProcess(queuedFile: string): boolean {
+  let pid: number | undefined;
+  try {
+    pid = queuedMarkerPid(readFileSync(queuedFile, 'utf8'));
+  } catch {
+    return false;
+  }
+  if (pid === undefined) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Marks the names nobody has prefetched, is downloading or has queued (another live process) as queued by this
+ * process, and returns them in order: the ones this process downloads. Without a queued folder (it cannot be made)
+ * every such name is still returned.
+ */
+async function queueNames(options: PrefetchOptions, directory: string, names: readonly string[]): Promise<string[]> {
+  const ours: string[] = [];
+  let marking = true;
+  for (const name of names) {
+    const locations = prefetchLocations(directory, name, options.prefetchDirSetting);
+    if ((await existsOrUnknown(locations.prefetchedFile)) || (await existsOrUnknown(locations.runningFile)) || queuedByLiveProcess(locations.queuedFile)) continue;
+    ours.push(name);
+    if (!marking) continue;
+    try {
+      await mkdir(locations.queuedFolder, { recursive: true, mode: 0o755 });
+      await writeFile(locations.queuedFile, `${process.pid}\n`);
+    } catch (error) {
+      log.debug(`WAL-prefetch ${name}, queued marker: ${errorMessage(error)}`);
+      marking = false;
+    }
+  }
+  return ours;
 }
 
 async function existsOrUnknown(path: string): Promise<boolean> {
@@ -101,11 +156,13 @@ export async function cleanupPrefetchFolders(walName: string, directory: string,
     return;
   }
   const locations = prefetchLocations(directory, walName, prefetchDirSetting);
-  for (const folder of [locations.prefetchFolder, locations.runningFolder]) {
+  for (const folder of [locations.prefetchFolder, locations.runningFolder, locations.queuedFolder]) {
     let entries;
     try {
       entries = await readdir(folder, { withFileTypes: true });
     } catch (error) {
+      // walnut's own queued folder exists only where a child downloaded one segment after another.
+      if (folder === locations.queuedFolder && (error as NodeJS.ErrnoException).code === 'ENOENT') continue;
       log.warn(`WAL-prefetch cleanup failed, : ${errorMessage(error)} cannot enumerate files in dir: ${folder}`);
       continue;
     }

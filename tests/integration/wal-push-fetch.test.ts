@@ -2,7 +2,7 @@
 // (missing file, changed content, unwritable storage or destination, kill -9 half-way) and the prefetch child.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -215,6 +215,36 @@ describe('wal-fetch (binary)', () => {
     assert.equal(retried.code, 0, retried.stderr);
     assert.deepEqual(readdirSync(target), ['RECOVERYXLOG']);
     assert.ok(readFileSync(join(target, 'RECOVERYXLOG')).equals(data));
+  });
+
+  test('wal-fetch starts no prefetch child for names a live child has queued, and one when the queuer is gone', async () => {
+    const prefetchDir = makeTempDir({ prefix: 'walnut-prefetch-' });
+    const { env, root, walDir } = setup({ WALG_PG_WAL_SIZE: '1', WALG_DOWNLOAD_CONCURRENCY: '4', WALG_PREFETCH_DIR: prefetchDir });
+    const names = [S1, S2, S3, S4, '000000010000000000000005'];
+    for (const name of names) {
+      writeFileSync(join(walDir, name), fakeSegment());
+      assert.equal((await runWalg(['wal-push', join(walDir, name)], { env })).code, 0);
+    }
+    const cache = join(prefetchDir, '.wal-g', 'prefetch');
+    const queued = join(cache, 'queued');
+    mkdirSync(queued, { recursive: true });
+    // The window after S1 is S2..S5: all queued by a live process (this test) means nothing to start.
+    for (const name of names.slice(1)) writeFileSync(join(queued, name), `${process.pid}\n`);
+    // A child would also clean this older cached name up: its staying shows that none started.
+    const older = '000000010000000000000000';
+    writeFileSync(join(cache, older), 'older');
+    const first = await runWalg(['wal-fetch', S1, join(root, 'r1')], { env });
+    assert.equal(first.code, 0, first.stderr);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual(readdirSync(cache).sort(), [older, 'queued'], 'no child started');
+    // The same markers from a process that has exited count for nothing: a child starts and takes the names over.
+    const gone = spawnSync('true').pid!;
+    for (const name of names.slice(1)) writeFileSync(join(queued, name), `${gone}\n`);
+    const second = await runWalg(['wal-fetch', S1, join(root, 'r2')], { env });
+    assert.equal(second.code, 0, second.stderr);
+    await waitFor(() => names.slice(1).every((name) => existsSync(join(cache, name))), 'the prefetch child');
+    await waitFor(() => readdirSync(queued).length === 0, 'the child removing the markers');
+    assert.equal(existsSync(join(cache, older)), false, 'and cleaned up');
   });
 
   test('the prefetch child caches the next segments, which later fetches use even after wal_005 is gone', async () => {

@@ -2,6 +2,7 @@
 // cache with its size and magic checks, and the prefetcher's downloads and cleanup.
 
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -244,6 +245,39 @@ describe('wal-prefetch', () => {
         assert.ok(mostInFlight > 1, `${kind}: side by side (${mostInFlight})`);
       }
     }
+  });
+
+  test('from a file storage the names still to download are queued with this process id; a live queuer\'s are left to it', async (t) => {
+    captureLog(t);
+    const { driver, walFolder, bytes } = await archiveOf([S1, S2, S3, S4]);
+    Object.defineProperty(driver, 'kind', { value: 'file' });
+    const { walDir } = makeWalDirectory();
+    const { queuedFolder } = prefetchLocations(walDir, S1, undefined);
+    mkdirSync(queuedFolder, { recursive: true });
+    const liveOther = process.ppid;
+    const exited = spawnSync('true').pid!;
+    writeFileSync(join(queuedFolder, S3), `${liveOther}\n`);
+    writeFileSync(join(queuedFolder, S4), `${exited}\n`);
+    const markersAtFirstGet: Record<string, string>[] = [];
+    const get = driver.get.bind(driver);
+    driver.get = async (key, options) => {
+      markersAtFirstGet.push(Object.fromEntries(readdirSync(queuedFolder).map((name) => [name, readFileSync(join(queuedFolder, name), 'utf8').trim()])));
+      return get(key, options);
+    };
+    await prefetchFollowingWals({
+      walFolder,
+      walName: S1,
+      destination: join(walDir, 'RECOVERYXLOG'),
+      concurrency: 3,
+      segmentSize: SMALL_SEGMENT,
+      prefetchDirSetting: undefined,
+      crypter: undefined,
+    });
+    assert.deepEqual(markersAtFirstGet[0], { [S2]: String(process.pid), [S3]: String(liveOther), [S4]: String(process.pid) }, 'ours queued, the dead queuer\'s taken over');
+    assert.equal(markersAtFirstGet.length, 2, 'S3 is left to its live queuer');
+    for (const name of [S2, S4]) assert.deepEqual(readFileSync(prefetchLocations(walDir, name, undefined).prefetchedFile), bytes.get(name));
+    assert.equal(existsSync(prefetchLocations(walDir, S3, undefined).prefetchedFile), false);
+    assert.deepEqual(readdirSync(queuedFolder), [S3], 'our markers are gone; the other\'s stays');
   });
 
   test('cleanup removes cached files older than the fetched name from both folders', async (t) => {

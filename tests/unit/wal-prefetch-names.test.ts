@@ -2,18 +2,28 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { followingWalNames, isOlderWal, prefetchLocations, prefetchNeeded, shouldPrefetch } from '../../src/wal/prefetch-names.ts';
+import { followingWalNames, isOlderWal, prefetchLocations, prefetchNeeded, queuedMarkerPid, shouldPrefetch } from '../../src/wal/prefetch-names.ts';
 
 const MIB = 1024 * 1024;
 
 describe('prefetch names', () => {
-  test('files go to <destination dir>/.wal-g/prefetch, in-progress ones to running/', () => {
+  test('files go to <destination dir>/.wal-g/prefetch, in-progress ones to running/, walnut\'s queued markers to queued/', () => {
     assert.deepEqual(prefetchLocations('/data/pg_wal', '000000010000000000000002', undefined), {
       prefetchFolder: '/data/pg_wal/.wal-g/prefetch',
       runningFolder: '/data/pg_wal/.wal-g/prefetch/running',
       runningFile: '/data/pg_wal/.wal-g/prefetch/running/000000010000000000000002',
       prefetchedFile: '/data/pg_wal/.wal-g/prefetch/000000010000000000000002',
+      queuedFolder: '/data/pg_wal/.wal-g/prefetch/queued',
+      queuedFile: '/data/pg_wal/.wal-g/prefetch/queued/000000010000000000000002',
     });
+  });
+
+  test('a queued marker holds a process id; anything else names no process', () => {
+    assert.equal(queuedMarkerPid('1234\n'), 1234);
+    assert.equal(queuedMarkerPid(''), undefined);
+    assert.equal(queuedMarkerPid('0'), undefined);
+    assert.equal(queuedMarkerPid('-5'), undefined);
+    assert.equal(queuedMarkerPid('12ab'), undefined);
   });
 
   test('WALG_PREFETCH_DIR replaces the destination directory, and an empty one means the current directory', () => {

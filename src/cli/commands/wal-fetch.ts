@@ -6,7 +6,7 @@ import { log } from '../../log/logger.ts';
 import { configuredCrypter } from '../../objects/configured.ts';
 import { fetchWal, resolveDestination } from '../../wal/fetch.ts';
 import { walSegmentSizeFromSetting } from '../../wal/names.ts';
-import { spawnPrefetchProcess } from '../../wal/prefetch.ts';
+import { queuedByLiveProcess, spawnPrefetchProcess } from '../../wal/prefetch.ts';
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { followingWalNames, prefetchLocations, prefetchNeeded, shouldPrefetch } from '../../wal/prefetch-names.ts';
@@ -52,14 +52,14 @@ function startPrefetch(context: CommandContext, walName: string, destination: st
   });
 }
 
-/** True when the following segments are not (mostly) prefetched or in progress already; see prefetchNeeded. */
+/** True when the following segments are not (mostly) prefetched, in progress or queued already; see prefetchNeeded. */
 function prefetchWindowNeedsWork(context: CommandContext, walName: string, destination: string, concurrency: number): boolean {
   try {
     const names = followingWalNames(walName, concurrency, walSegmentSizeFromSetting(context.settings.get('WALG_PG_WAL_SIZE')));
     const prefetchDir = context.settings.lookupValue('WALG_PREFETCH_DIR');
     const present = names.map((name) => {
       const locations = prefetchLocations(dirname(destination), name, prefetchDir);
-      return existsSync(locations.prefetchedFile) || existsSync(locations.runningFile);
+      return existsSync(locations.prefetchedFile) || existsSync(locations.runningFile) || queuedByLiveProcess(locations.queuedFile);
     });
     return prefetchNeeded(present);
   } catch {
