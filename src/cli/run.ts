@@ -19,6 +19,7 @@ import { FlagParseError, parseFlags, type ParsedFlags } from './flag-parser.ts';
 import { acceptedFlags, settingFlags } from './flag-sets.ts';
 import { renderHelp, renderUsage } from './help.ts';
 import { locateCommand, suggestionsFor } from './locate.ts';
+import { useSynchronousLocalIo } from '../storage/local-fs.ts';
 
 /** Runs the command line and returns the process exit code; never exits the process itself. */
 export async function runCli(argv: readonly string[], io: CliIo = {}): Promise<number> {
@@ -283,4 +284,7 @@ const DATA_COMMANDS = new Set([
 
 function limitThreadPool(command: string): void {
   if (SMALL_POOL_COMMANDS.has(command) && process.env.UV_THREADPOOL_SIZE === undefined) process.env.UV_THREADPOOL_SIZE = '1';
+  // wal-push reads its segment and writes a file storage with synchronous calls, so it starts no pool thread at all
+  // (src/storage/local-fs.ts): private writable 47 -> 39 MiB (docs/PERFORMANCE.md, session 6).
+  if (command === 'wal-push') useSynchronousLocalIo(true);
 }

@@ -5,8 +5,9 @@
 // sees a half-written WAL segment or sentinel. Listings skip those temporary names.
 
 import { Readable } from 'node:stream';
-import { link, lstat, mkdir, open, readdir, rename, stat, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, stat, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
+import * as localFs from './local-fs.ts';
 import type { BigIntStats, Stats } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { WalgError, errorMessage } from '../errors.ts';
@@ -52,7 +53,7 @@ function temporaryNameFor(name: string): string {
 export async function openFileStorage(prefix: string): Promise<FileStorageDriver> {
   const root = fileStorageRoot(prefix);
   try {
-    await stat(root);
+    await localFs.stat(root);
   } catch (error) {
     throw new WalgError(
       `create FS storage: FS storage root directory doesn't exist or is inaccessible: ${pathErrorText('stat', root, error)}`,
@@ -125,7 +126,7 @@ export class FileStorageDriver implements StorageDriver {
     const path = this.filePath(key);
     let info: BigIntStats;
     try {
-      info = await stat(path, { bigint: true });
+      info = await localFs.stat(path, { bigint: true });
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
@@ -174,11 +175,11 @@ export class FileStorageDriver implements StorageDriver {
     }
     const directory = dirname(path);
     const temporaryPath = join(directory, temporaryNameFor(basename(path)));
-    let handle: FileHandle | undefined;
+    let handle: localFs.LocalFile | undefined;
     try {
       await this.createDirectory(directory, key);
       try {
-        handle = await open(temporaryPath, 'wx', FILE_MODE);
+        handle = await localFs.open(temporaryPath, 'wx', FILE_MODE);
       } catch (error) {
         throw this.writeError(path, 'open', temporaryPath, error);
       }
@@ -194,7 +195,7 @@ export class FileStorageDriver implements StorageDriver {
     } catch (error) {
       body.destroy();
       if (handle !== undefined) await handle.close().catch(() => {});
-      await unlink(temporaryPath).catch(() => {});
+      await localFs.unlink(temporaryPath).catch(() => {});
       throw error;
     }
     await syncDirectory(directory);
@@ -204,14 +205,14 @@ export class FileStorageDriver implements StorageDriver {
   private async publish(key: string, temporaryPath: string, path: string, overwrite: boolean): Promise<void> {
     if (overwrite) {
       try {
-        await rename(temporaryPath, path);
+        await localFs.rename(temporaryPath, path);
       } catch (error) {
         throw this.writeError(path, 'rename', path, error);
       }
       return;
     }
     try {
-      await link(temporaryPath, path);
+      await localFs.link(temporaryPath, path);
     } catch (error) {
       const code = errorCode(error);
       if (code === 'EEXIST') throw new ObjectExistsError(key, path);
@@ -219,18 +220,18 @@ export class FileStorageDriver implements StorageDriver {
       // A filesystem without hard links: check, then rename. Only a racing writer can slip in between.
       if ((await this.stat(key)) !== undefined) throw new ObjectExistsError(key, path);
       try {
-        await rename(temporaryPath, path);
+        await localFs.rename(temporaryPath, path);
       } catch (renameError) {
         throw this.writeError(path, 'rename', path, renameError);
       }
       return;
     }
-    await unlink(temporaryPath).catch(() => {});
+    await localFs.unlink(temporaryPath).catch(() => {});
   }
 
   private async createDirectory(directory: string, key: string): Promise<void> {
     try {
-      await mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
+      await localFs.mkdir(directory, { recursive: true, mode: DIRECTORY_MODE });
     } catch (error) {
       throw new WalgError(
         `unable to open file ${goQuote(this.filePath(key))}: unable to create a directory ${goQuote(directory)}: ` +
@@ -354,7 +355,7 @@ export class FileStorageDriver implements StorageDriver {
  */
 async function copyBodyInto(
   body: Readable,
-  handle: FileHandle,
+  handle: localFs.LocalFile,
   describeWriteError: (error: unknown) => Error,
 ): Promise<void> {
   const chunks = body[Symbol.asyncIterator]();
@@ -379,9 +380,9 @@ async function copyBodyInto(
 
 /** Makes a rename durable. Some filesystems cannot fsync a directory (EINVAL); the data itself is synced already. */
 async function syncDirectory(directory: string): Promise<void> {
-  let handle: FileHandle | undefined;
+  let handle: localFs.LocalFile | undefined;
   try {
-    handle = await open(directory, 'r');
+    handle = await localFs.open(directory, 'r');
     await handle.sync();
   } catch (error) {
     const code = errorCode(error);

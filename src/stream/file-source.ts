@@ -1,6 +1,6 @@
 // Reads a local file into pooled chunks: the source of push pipelines (a WAL segment, a file going into a tar).
 
-import { open, type FileHandle } from 'node:fs/promises';
+import { open, type LocalFile } from '../storage/local-fs.ts';
 import { Readable } from 'node:stream';
 import { ChunkPool, releaseChunk } from './chunk-pool.ts';
 import { DEFAULT_CHUNK_SIZE, DEFAULT_POOL_CHUNKS } from './memory-budget.ts';
@@ -30,7 +30,7 @@ export class PooledFileReader extends Readable {
   readonly pool: ChunkPool;
   /** Bytes read so far. */
   bytesRead = 0;
-  #handle: FileHandle | undefined;
+  #handle: LocalFile | undefined;
   readonly #ownsPool: boolean;
   #position: number;
   #remaining: number;
@@ -73,7 +73,7 @@ export class PooledFileReader extends Readable {
     const wanted = Math.min(chunk.length, this.#remaining);
     let bytesRead: number;
     try {
-      ({ bytesRead } = await (this.#handle as FileHandle).read(chunk, 0, wanted, this.#position));
+      ({ bytesRead } = await (this.#handle as LocalFile).read(chunk, 0, wanted, this.#position));
     } catch (error) {
       releaseChunk(chunk);
       throw error;

@@ -2,7 +2,7 @@
 // uploader already sent, and PostgreSQL's own `archive_status/<wal>.ready|.done` files.
 
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, rename, unlink, writeFile } from '../storage/local-fs.ts';
 import { basename, join } from 'node:path';
 import { log } from '../log/logger.ts';
 import { pathErrorText, systemErrorReason } from '../storage/go-text.ts';

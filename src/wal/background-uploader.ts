@@ -1,7 +1,7 @@
 // wal-push's background uploader (WAL-G's BgUploader): while the given segment uploads, push other WAL files
 // PostgreSQL has marked `.ready`, so archiving keeps up with a busy server.
 
-import { readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from '../storage/local-fs.ts';
 import { basename, dirname, join } from 'node:path';
 import { errorMessage } from '../errors.ts';
 import { log } from '../log/logger.ts';

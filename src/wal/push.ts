@@ -1,7 +1,7 @@
 // wal-push (WAL-G's HandleWALPush): marker check, overwrite protection, the background uploader, the upload of
 // `wal_005/<name>.<ext>` and the WAL metadata. Used by the command and by the daemon.
 
-import { open } from 'node:fs/promises';
+import { open } from '../storage/local-fs.ts';
 import { basename } from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Codec } from '../compression/codec.ts';
