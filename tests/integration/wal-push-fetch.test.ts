@@ -217,6 +217,30 @@ describe('wal-fetch (binary)', () => {
     assert.ok(readFileSync(join(target, 'RECOVERYXLOG')).equals(data));
   });
 
+  test('from a file storage, wal-fetch of the last archived segment starts no prefetch child; of an earlier one it does', async () => {
+    const prefetchDir = makeTempDir({ prefix: 'walnut-prefetch-' });
+    const { env, root, walDir } = setup({ WALG_PG_WAL_SIZE: '1', WALG_DOWNLOAD_CONCURRENCY: '3', WALG_PREFETCH_DIR: prefetchDir });
+    for (const name of [S1, S2, S3]) {
+      writeFileSync(join(walDir, name), fakeSegment());
+      assert.equal((await runWalg(['wal-push', join(walDir, name)], { env })).code, 0);
+    }
+    const cache = join(prefetchDir, '.wal-g', 'prefetch');
+    mkdirSync(cache, { recursive: true });
+    // A child would clean this older cached name up: its staying shows that none started.
+    const older = '000000010000000000000000';
+    writeFileSync(join(cache, older), 'older');
+    const last = await runWalg(['wal-fetch', S3, join(root, 'r3')], { env });
+    assert.equal(last.code, 0, last.stderr);
+    const missing = await runWalg(['wal-fetch', S4, join(root, 'r4')], { env });
+    assert.equal(missing.code, 74, 'not archived');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.deepEqual(readdirSync(cache), [older], 'nothing follows S3 in the archive: no child');
+    const first = await runWalg(['wal-fetch', S1, join(root, 'r1')], { env });
+    assert.equal(first.code, 0, first.stderr);
+    await waitFor(() => existsSync(join(cache, S2)) && existsSync(join(cache, S3)), 'the prefetch child');
+    await waitFor(() => !existsSync(join(cache, older)), 'its cleanup');
+  });
+
   test('wal-fetch starts no prefetch child for names a live child has queued, and one when the queuer is gone', async () => {
     const prefetchDir = makeTempDir({ prefix: 'walnut-prefetch-' });
     const { env, root, walDir } = setup({ WALG_PG_WAL_SIZE: '1', WALG_DOWNLOAD_CONCURRENCY: '4', WALG_PREFETCH_DIR: prefetchDir });
