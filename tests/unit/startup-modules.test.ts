@@ -1,5 +1,5 @@
-// What a per-segment command pays for at start: wal-push and wal-fetch to a file storage load neither node:crypto
-// nor node:net (each ~20 ms of CPU under --jitless, docs/PERFORMANCE.md session 5): no md5 of the storage config
+// What a per-segment command pays for at start: wal-push and wal-fetch (lz4) to a file storage load neither node:crypto,
+// node:zlib nor node:net (each ~10–20 ms of CPU under --jitless, docs/PERFORMANCE.md sessions 5 and 6): no md5 of the storage config
 // without failover storages, temporary names without node:crypto, and process.stdout (a net.Socket on a pipe)
 // only when something is printed there.
 
@@ -29,7 +29,7 @@ test('temporary name digits are hex of the asked length, unique in a process, an
   assert.ok(isTemporaryName(`.000000010000000000000001.lz4.walnut-tmp-${temporaryNameHex(16)}`));
 });
 
-test('wal-push and wal-fetch on a file storage do not load node:crypto', (t) => {
+test('wal-push and wal-fetch on a file storage do not load node:crypto or node:zlib', (t) => {
   const dir = makeTempDir({ prefix: 'walnut-startup-' });
   t.after(() => removeTempDir(dir));
   const storage = join(dir, 'storage');
@@ -63,7 +63,7 @@ test('wal-push and wal-fetch on a file storage do not load node:crypto', (t) => 
   for (const [command, loaded] of [['wal-push', pushed], ['wal-fetch', fetched]] as const) {
     assert.ok(loaded.includes('internal/fs/promises'), `${command}: the list is real (${loaded.join(' ')})`);
     // (wal-fetch starts its prefetch child, so node:child_process is not on this list.)
-    for (const heavy of ['crypto', 'tls', 'http', 'https']) {
+    for (const heavy of ['crypto', 'tls', 'http', 'https', 'zlib']) {
       assert.ok(!loaded.includes(heavy), `${command} loaded node:${heavy}: ${loaded.join(' ')}`);
     }
   }
