@@ -18,3 +18,11 @@ export function nodeV8(): typeof import('node:v8') {
 export function nodeVm(): typeof import('node:vm') {
   return process.getBuiltinModule('node:vm');
 }
+
+/**
+ * node:fs/promises pulls in readline and the REPL history module when it loads (~10 ms of CPU under --jitless), and
+ * wal-push, whose local file work is synchronous (src/storage/local-fs.ts), never calls it.
+ */
+export function nodeFsPromises(): typeof import('node:fs/promises') {
+  return process.getBuiltinModule('node:fs/promises');
+}

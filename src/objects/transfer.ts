@@ -1,7 +1,9 @@
 // Moves one object between a local file or stream and storage through the chunk pipeline:
 // push is source → compress → encrypt → storage, fetch is storage → decrypt → decompress → file.
 
-import { access, open, rename, unlink, constants as fsConstants, type FileHandle } from 'node:fs/promises';
+import { constants as fsConstants } from 'node:fs';
+import { nodeFsPromises } from '../native/lazy-builtins.ts';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { PassThrough, Writable, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -80,7 +82,7 @@ export async function uploadStream(
 /** Uploads a local file; a missing or unreadable file is named in the error. */
 export async function uploadFile(folder: Folder, key: string, localPath: string, options: EncodeOptions & { overwrite?: boolean } = {}): Promise<void> {
   try {
-    await access(localPath, fsConstants.R_OK);
+    await nodeFsPromises().access(localPath, fsConstants.R_OK);
   } catch (error) {
     throw new WalgError(`upload: could not open '${localPath}': ${errorMessage(error)}`);
   }
@@ -125,7 +127,7 @@ export async function downloadToFile(folder: Folder, key: string, destination: s
   if (options.exclusive) {
     // Fail early, before any download, like WAL-G's O_EXCL open.
     try {
-      const existing = await open(destination, fsConstants.O_RDONLY);
+      const existing = await nodeFsPromises().open(destination, fsConstants.O_RDONLY);
       await existing.close();
       throw new WalgError(`open ${destination}: file exists`);
     } catch (error) {
@@ -135,7 +137,7 @@ export async function downloadToFile(folder: Folder, key: string, destination: s
   const temporary = join(dirname(destination), `.${basename(destination)}.walnut-${temporaryNameHex(12)}`);
   let handle;
   try {
-    handle = await open(temporary, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o640);
+    handle = await nodeFsPromises().open(temporary, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, 0o640);
   } catch (error) {
     throw new WalgError(`cannot write ${destination}: ${errorMessage(error)}`);
   }
@@ -144,10 +146,10 @@ export async function downloadToFile(folder: Folder, key: string, destination: s
     if (options.fsync !== false) await handle.sync();
     await handle.close();
     handle = undefined;
-    await rename(temporary, destination);
+    await nodeFsPromises().rename(temporary, destination);
   } catch (error) {
     await handle?.close().catch(() => undefined);
-    await unlink(temporary).catch(() => undefined);
+    await nodeFsPromises().unlink(temporary).catch(() => undefined);
     throw objectError(key, error);
   }
 }

@@ -5,7 +5,7 @@
 // sees a half-written WAL segment or sentinel. Listings skip those temporary names.
 
 import { Readable } from 'node:stream';
-import { lstat, open, readdir, stat, unlink } from 'node:fs/promises';
+import { nodeFsPromises } from '../native/lazy-builtins.ts';
 import type { FileHandle } from 'node:fs/promises';
 import * as localFs from './local-fs.ts';
 import type { BigIntStats, Stats } from 'node:fs';
@@ -103,7 +103,7 @@ export class FileStorageDriver implements StorageDriver {
   private async readDirectory(directory: string): Promise<{ name: string; isFolder: boolean }[]> {
     let dirents;
     try {
-      dirents = await readdir(directory, { withFileTypes: true });
+      dirents = await nodeFsPromises().readdir(directory, { withFileTypes: true });
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') return [];
@@ -141,7 +141,7 @@ export class FileStorageDriver implements StorageDriver {
     const path = this.filePath(key);
     let handle: FileHandle;
     try {
-      handle = await open(path, 'r');
+      handle = await nodeFsPromises().open(path, 'r');
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(key, path);
@@ -256,7 +256,7 @@ export class FileStorageDriver implements StorageDriver {
       while (failure === undefined && next < keys.length) {
         const key = keys[next++];
         try {
-          await unlink(this.filePath(key));
+          await nodeFsPromises().unlink(this.filePath(key));
         } catch (error) {
           const code = errorCode(error);
           // EISDIR/EPERM: the key names a directory, which is no object (S3 would not delete a prefix either).
@@ -282,7 +282,7 @@ export class FileStorageDriver implements StorageDriver {
     const walk = async (relative: string): Promise<void> => {
       let dirents;
       try {
-        dirents = await readdir(relative === '' ? this.root : join(this.root, relative), { withFileTypes: true });
+        dirents = await nodeFsPromises().readdir(relative === '' ? this.root : join(this.root, relative), { withFileTypes: true });
       } catch (error) {
         const code = errorCode(error);
         if (code === 'ENOENT' || code === 'ENOTDIR') return;
@@ -305,7 +305,7 @@ export class FileStorageDriver implements StorageDriver {
   async sweepTemporaries(keys: readonly string[]): Promise<void> {
     for (const key of keys) {
       if (!isTemporaryName(basename(key))) throw new WalgError(`${key}: not a temporary file of an unfinished upload`);
-      await unlink(join(this.root, key)).catch((error: unknown) => {
+      await nodeFsPromises().unlink(join(this.root, key)).catch((error: unknown) => {
         if (errorCode(error) !== 'ENOENT') throw error;
       });
     }
@@ -315,7 +315,7 @@ export class FileStorageDriver implements StorageDriver {
     const sourcePath = this.filePath(sourceKey);
     let handle: FileHandle;
     try {
-      handle = await open(sourcePath, 'r');
+      handle = await nodeFsPromises().open(sourcePath, 'r');
     } catch (error) {
       const code = errorCode(error);
       if (code === 'ENOENT' || code === 'ENOTDIR') throw new NotFoundError(sourceKey);
@@ -405,13 +405,13 @@ function millisecondDate(nanoseconds: bigint): Date {
  */
 async function objectStats(path: string): Promise<BigIntStats | undefined> {
   try {
-    const target = await stat(path, { bigint: true });
+    const target = await nodeFsPromises().stat(path, { bigint: true });
     if (!target.isDirectory()) return target;
   } catch {
     // a dangling link: fall back to the link itself
   }
   try {
-    return await lstat(path, { bigint: true });
+    return await nodeFsPromises().lstat(path, { bigint: true });
   } catch {
     return undefined;
   }
@@ -419,7 +419,7 @@ async function objectStats(path: string): Promise<BigIntStats | undefined> {
 
 async function statOrUndefined(path: string): Promise<Stats | undefined> {
   try {
-    return await stat(path);
+    return await nodeFsPromises().stat(path);
   } catch {
     return undefined;
   }

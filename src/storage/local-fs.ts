@@ -5,7 +5,7 @@
 // main thread anyway, so nothing waits on these calls that would not have waited on the pool.
 
 import * as fs from 'node:fs';
-import * as fsp from 'node:fs/promises';
+import { nodeFsPromises } from '../native/lazy-builtins.ts';
 
 let synchronous = false;
 
@@ -56,42 +56,42 @@ class SynchronousFile implements LocalFile {
 
 export async function open(path: string, flags: string, mode?: number): Promise<LocalFile> {
   if (synchronous) return new SynchronousFile(fs.openSync(path, flags, mode));
-  return fsp.open(path, flags, mode);
+  return nodeFsPromises().open(path, flags, mode);
 }
 
 export async function stat(path: string): Promise<fs.Stats>;
 export async function stat(path: string, options: { bigint: true }): Promise<fs.BigIntStats>;
 export async function stat(path: string, options?: { bigint: true }): Promise<fs.Stats | fs.BigIntStats> {
   if (synchronous) return options?.bigint ? fs.statSync(path, { bigint: true }) : fs.statSync(path);
-  return options?.bigint ? fsp.stat(path, { bigint: true }) : fsp.stat(path);
+  return options?.bigint ? nodeFsPromises().stat(path, { bigint: true }) : nodeFsPromises().stat(path);
 }
 
 export async function mkdir(path: string, options: { recursive: true; mode: number }): Promise<void> {
   if (synchronous) fs.mkdirSync(path, options);
-  else await fsp.mkdir(path, options);
+  else await nodeFsPromises().mkdir(path, options);
 }
 
 export async function rename(from: string, to: string): Promise<void> {
   if (synchronous) fs.renameSync(from, to);
-  else await fsp.rename(from, to);
+  else await nodeFsPromises().rename(from, to);
 }
 
 export async function link(existing: string, path: string): Promise<void> {
   if (synchronous) fs.linkSync(existing, path);
-  else await fsp.link(existing, path);
+  else await nodeFsPromises().link(existing, path);
 }
 
 export async function unlink(path: string): Promise<void> {
   if (synchronous) fs.unlinkSync(path);
-  else await fsp.unlink(path);
+  else await nodeFsPromises().unlink(path);
 }
 
 export async function readdir(path: string): Promise<string[]> {
   if (synchronous) return fs.readdirSync(path);
-  return fsp.readdir(path);
+  return nodeFsPromises().readdir(path);
 }
 
 export async function writeFile(path: string, data: string, options: { mode: number }): Promise<void> {
   if (synchronous) fs.writeFileSync(path, data, options);
-  else await fsp.writeFile(path, data, options);
+  else await nodeFsPromises().writeFile(path, data, options);
 }

@@ -11,7 +11,7 @@
 // cannot connect then); a dropped connection is reopened (WAL-G keeps the failed one).
 
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { nodeFsPromises } from '../native/lazy-builtins.ts';
 import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { WalgError, errorMessage } from '../errors.ts';
@@ -89,7 +89,7 @@ export async function readSftpSettings(prefix: string, getSetting: SettingLookup
   const keyPath = setting(getSetting, SSH_PRIVATE_KEY_PATH_SETTING);
   if (keyPath !== undefined) {
     try {
-      privateKey = await readFile(keyPath);
+      privateKey = await nodeFsPromises().readFile(keyPath);
     } catch (error) {
       throw new WalgError(`create SSH storage: read SSH private key: ${pathErrorText('open', keyPath, error)}`, 1, { cause: error });
     }

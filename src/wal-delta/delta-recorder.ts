@@ -11,7 +11,7 @@
 //        // cancelled with WAL-G's warning instead); names that are not 24-hex segment names are ignored
 //   await session.flush(sidecarUploader(walFolder, codec, crypter));  // once, after every upload of the push finished
 
-import { mkdir, open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { nodeFsPromises } from '../native/lazy-builtins.ts';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import type { Folder } from '../storage/driver.ts';
@@ -174,7 +174,7 @@ export class WalDeltaSession {
   async flush(upload: SidecarUpload): Promise<FlushReport> {
     const uploaded: string[] = [];
     const kept: string[] = [];
-    await mkdir(this.options.stateDirectory, { recursive: true });
+    await nodeFsPromises().mkdir(this.options.stateDirectory, { recursive: true });
     await this.cleanStateDirectory();
     const completed = new Set<string>();
     const parserOptions: WalParserOptions = { pageSize: this.options.pageSize, blockSize: this.options.blockSize, postgres15ImageFlags: this.postgres15Images };
@@ -202,7 +202,7 @@ export class WalDeltaSession {
         }
       } else {
         try {
-          await writeFile(join(this.options.stateDirectory, deltaName + PART_SUFFIX), parts.encode());
+          await nodeFsPromises().writeFile(join(this.options.stateDirectory, deltaName + PART_SUFFIX), parts.encode());
           kept.push(deltaName + PART_SUFFIX);
         } catch (error) {
           this.canceled.add(deltaName);
@@ -228,7 +228,7 @@ export class WalDeltaSession {
         }
       } else {
         try {
-          await writeFile(join(this.options.stateDirectory, deltaName), body);
+          await nodeFsPromises().writeFile(join(this.options.stateDirectory, deltaName), body);
           kept.push(deltaName);
         } catch (error) {
           log.warn(`Failed to save delta file: '${deltaName}' because of error: '${errorMessage(error)}'`);
@@ -245,14 +245,14 @@ export class WalDeltaSession {
   private async cleanStateDirectory(): Promise<void> {
     let entries;
     try {
-      entries = await readdir(this.options.stateDirectory, { withFileTypes: true });
+      entries = await nodeFsPromises().readdir(this.options.stateDirectory, { withFileTypes: true });
     } catch {
       return;
     }
     for (const entry of entries) {
       if (!entry.isFile()) continue;
       if (!entry.name.endsWith(DELTA_SUFFIX) && !entry.name.endsWith(DELTA_SUFFIX + PART_SUFFIX)) continue;
-      await rm(join(this.options.stateDirectory, entry.name), { force: true }).catch((error: unknown) =>
+      await nodeFsPromises().rm(join(this.options.stateDirectory, entry.name), { force: true }).catch((error: unknown) =>
         log.warn(`Tried to remove file: '${join(this.options.stateDirectory, entry.name)}', but got error: '${errorMessage(error)}'`),
       );
     }
@@ -261,7 +261,7 @@ export class WalDeltaSession {
 
 async function readOptional(path: string): Promise<Buffer | undefined> {
   try {
-    return await readFile(path);
+    return await nodeFsPromises().readFile(path);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw error;
@@ -275,7 +275,7 @@ export async function* pagesOf(source: string | Buffer | AsyncIterable<Buffer>, 
     return;
   }
   if (typeof source === 'string') {
-    const handle = await open(source, 'r');
+    const handle = await nodeFsPromises().open(source, 'r');
     try {
       const batch = Buffer.allocUnsafe(pageSize * 64);
       for (;;) {

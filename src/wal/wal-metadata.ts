@@ -1,7 +1,7 @@
 // WAL metadata JSON (WALG_UPLOAD_WAL_METADATA): the `{"<wal>":{"created_time":…,"date_fmt":…}}` document, and
 // its INDIVIDUAL (one object per WAL) and BULK (merged per 16 segments, staged locally) uploads.
 
-import { mkdir, readdir, readFile, stat, unlink, writeFile } from 'node:fs/promises';
+import { nodeFsPromises } from '../native/lazy-builtins.ts';
 import { basename, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { WalgError, errorMessage } from '../errors.ts';
@@ -80,7 +80,7 @@ export async function uploadLocalWalMetadata(walFolder: Folder, walFilePath: str
   const level = parseWalMetadataLevel(levelSetting);
   let modifiedNanoseconds: bigint;
   try {
-    modifiedNanoseconds = (await stat(walFilePath, { bigint: true })).mtimeNs;
+    modifiedNanoseconds = (await nodeFsPromises().stat(walFilePath, { bigint: true })).mtimeNs;
   } catch (error) {
     throw new WalgError(`upload: could not stat wal file'${walFilePath}'\n: ${pathErrorText('stat', walFilePath, error)}`);
   }
@@ -100,8 +100,8 @@ export async function uploadWalMetadata(walFolder: Folder, walName: string, crea
     const staging = bulkStagingFolder();
     const stagedPath = join(staging, objectName);
     try {
-      await mkdir(staging, { recursive: true, mode: 0o755 });
-      await writeFile(stagedPath, document, { mode: 0o644 });
+      await nodeFsPromises().mkdir(staging, { recursive: true, mode: 0o755 });
+      await nodeFsPromises().writeFile(stagedPath, document, { mode: 0o644 });
     } catch (error) {
       throw new Error(`unable to open file "${stagedPath}": ${pathErrorText('open', stagedPath, error)}`);
     }
@@ -115,7 +115,7 @@ export async function uploadWalMetadata(walFolder: Folder, walName: string, crea
 async function uploadBulkGroup(walFolder: Folder, walName: string, staging: string): Promise<void> {
   const prefix = bulkGroupPrefix(walName);
   if (prefix === undefined) return;
-  const stagedFiles = (await readdir(staging))
+  const stagedFiles = (await nodeFsPromises().readdir(staging))
     .filter((name) => name.startsWith(prefix) && name.endsWith('.json'))
     .sort()
     .map((name) => join(staging, name));
@@ -124,7 +124,7 @@ async function uploadBulkGroup(walFolder: Folder, walName: string, staging: stri
     // A damaged staged document must not block archiving: WAL-G logs it and goes on.
     let text: string;
     try {
-      text = await readFile(file, 'utf8');
+      text = await nodeFsPromises().readFile(file, 'utf8');
     } catch {
       log.error(`Unable to read walmetadata file ${file}`);
       continue;
@@ -144,7 +144,7 @@ async function uploadBulkGroup(walFolder: Folder, walName: string, staging: stri
   await putJson(walFolder, `${prefix}.json`, mergedWalMetadataDocument(merged));
   for (const file of stagedFiles) {
     try {
-      await unlink(file);
+      await nodeFsPromises().unlink(file);
     } catch {
       log.info(`Unable to remove walmetadata file ${file}`);
     }
