@@ -8,8 +8,8 @@
 
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Agent as HttpAgent } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import { Agent as HttpAgent, get as httpGet } from 'node:http';
+import { Agent as HttpsAgent, get as httpsGet } from 'node:https';
 import { Readable } from 'node:stream';
 import type {
   _Object as S3Object,
@@ -298,19 +298,44 @@ function sdkDebugLine(message: string): void {
   process.stderr.write(`DEBUG: ${logTimestamp()} S3 ${message}\n`);
 }
 
-async function hostFromEndpointSource(source: string): Promise<string | undefined> {
-  try {
-    const response = await fetch(source, { headers: { connection: 'close' } });
-    if (response.status !== 200) {
-      log.error(`Endpoint source bad status code: ${response.status} `);
-      await response.body?.cancel();
-      return undefined;
+/**
+ * Asks S3_ENDPOINT_SOURCE which host to send a request to, on a fresh connection (WAL-G disables keep-alive here).
+ * node:http rather than fetch: Node's fetch parses HTTP with WebAssembly, which --jitless turns off.
+ */
+function hostFromEndpointSource(source: string): Promise<string | undefined> {
+  return new Promise((resolve) => {
+    const failed = (error: unknown) => {
+      log.error(`Endpoint source error: ${errorMessage(error)} `);
+      resolve(undefined);
+    };
+    let url: URL;
+    try {
+      url = new URL(source);
+    } catch (error) {
+      failed(error);
+      return;
     }
-    return await response.text();
-  } catch (error) {
-    log.error(`Endpoint source error: ${errorMessage(error)} `);
-    return undefined;
-  }
+    const get = url.protocol === 'https:' ? httpsGet : url.protocol === 'http:' ? httpGet : undefined;
+    if (get === undefined) {
+      failed(new Error(`unsupported protocol scheme "${url.protocol.slice(0, -1)}"`));
+      return;
+    }
+    get(url, { agent: false, headers: { connection: 'close' } }, (response) => {
+      if (response.statusCode !== 200) {
+        log.error(`Endpoint source bad status code: ${response.statusCode} `);
+        response.resume();
+        resolve(undefined);
+        return;
+      }
+      const pieces: Buffer[] = [];
+      response.on('data', (piece: Buffer) => pieces.push(piece));
+      response.on('end', () => resolve(Buffer.concat(pieces).toString('utf8')));
+      response.on('error', (error) => {
+        log.error(`Endpoint source reading error: ${errorMessage(error)}`);
+        resolve(undefined);
+      });
+    }).on('error', failed);
+  });
 }
 
 /**

@@ -7,7 +7,11 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +20,7 @@ import { openStorage } from '../../src/storage/open.ts';
 import { S3_DEFAULTS, decodeRequestHeaders, readS3Config, s3UploadMemoryBound } from '../../src/storage/s3-config.ts';
 import type { S3StorageDriver } from '../../src/storage/s3.ts';
 import { bodyOf, listedKeys, readAll, storageConformance } from '../helpers/storage-conformance.ts';
+import { runWalg } from '../helpers/walg.ts';
 import { SWIFT_KEY, SWIFT_USER, startSwiftServer } from '../helpers/swift-server.ts';
 import type { SwiftServer } from '../helpers/swift-server.ts';
 
@@ -89,6 +94,42 @@ function registerTests(): void {
         assert.equal(head.ContentLength, 1);
       } finally {
         await folder.close();
+      }
+    });
+
+    test('the binary sends requests to the host S3_ENDPOINT_SOURCE names, signed for AWS_ENDPOINT\'s host', async () => {
+      // The configured endpoint does not resolve; only the endpoint source's answer reaches Swift. The binary runs
+      // under --jitless, where Node's fetch cannot parse HTTP (it needs WebAssembly): this is the path that broke.
+      let asked = 0;
+      const source = createServer((request, response) => {
+        asked++;
+        response.end('127.0.0.1');
+      });
+      await new Promise<void>((resolve) => source.listen(0, '127.0.0.1', resolve));
+      try {
+        const { port } = new URL(swift!.proxyUrl);
+        const prefix = `s3://${BUCKET}/endpoint-source-${process.pid}`;
+        const env = {
+          PATH: process.env.PATH,
+          HOME: process.env.HOME,
+          ...s3Settings({
+            AWS_ENDPOINT: `http://s3.walnut.invalid:${port}`,
+            S3_ENDPOINT_SOURCE: `http://127.0.0.1:${(source.address() as AddressInfo).port}/`,
+            S3_ENDPOINT_PORT: port,
+            WALG_S3_PREFIX: prefix,
+          }),
+        };
+        const dir = mkdtempSync(join(tmpdir(), 'walnut-endpoint-source-'));
+        writeFileSync(join(dir, 'object'), 'through the endpoint source');
+        const put = await runWalg(['st', 'put', join(dir, 'object'), 'sourced/object', '--no-compress'], { env, timeoutMs: 60_000 });
+        assert.equal(put.code, 0, put.stderr);
+        const listed = await runWalg(['st', 'ls', 'sourced/'], { env, timeoutMs: 60_000 });
+        assert.equal(listed.code, 0, listed.stderr);
+        assert.match(listed.stdout, /object/);
+        assert.ok(asked >= 2, `the endpoint source was asked ${asked} times`);
+        rmSync(dir, { recursive: true, force: true });
+      } finally {
+        source.close();
       }
     });
 
