@@ -126,7 +126,7 @@ function sharedOptions() {
   return {
     bundle: true,
     platform: 'node',
-    target: 'node24',
+    target: 'node22',
     format: 'cjs',
     minify: true,
     keepNames: false,
@@ -136,6 +136,9 @@ function sharedOptions() {
     // Optional peers the bundled libraries probe for at run time but we never use (ssh2 falls back to JS crypto
     // without its sshcrypto.node); our own addons are loaded through embeddedAddonLoaders, not plain requires.
     external: ['pg-native', 'cpu-features', '*.node', 'electron'],
+    // Runs before anything else in the bundle: without WebAssembly (--jitless) it removes the globals built on
+    // undici (fetch, FormData, ...), whose mere touch kills a Node 22 process. See the file.
+    inject: [join(root, 'src/web-globals.ts')],
     // openpgp's ESM build calls createRequire(import.meta.url) at load, which a CJS bundle cannot satisfy.
     // @azure/* resolve to their ESM builds by default, which pull in top-level await helpers; take the CJS ones.
     alias: {

@@ -32,6 +32,8 @@ export const bakedExecArgv = [
   // Node opens an inspector (a debugger any local user can attach to) on SIGUSR1; an archiver must never do that.
   '--disable-sigusr1',
   '--jitless',
+  // --jitless turns WebAssembly off; said outright, or Node 22's V8 prints a warning about it at every start.
+  '--no-expose-wasm',
   // GC on the main thread only. V8's worker thread then never allocates, so glibc never gives it a malloc arena of
   // its own (64 MiB of address space, 128 MiB while it is made) before walnut limits the arenas: whether it did
   // depended on start-up timing (wal-push VmPeak 610 or 719 MiB). Wall time unchanged (docs/PERFORMANCE.md, session 6).

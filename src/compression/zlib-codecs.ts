@@ -6,6 +6,7 @@ import { stageStreamOptions } from '../stream/memory-budget.ts';
 import { noteBufferOutput } from '../stream/buffer-garbage.ts';
 import { WalgError } from '../errors.ts';
 import { compressionError, decompressionError, type Codec, type DecompressionFormat } from './codec.ts';
+import { ZstdFrameWalker } from './zstd-frames.ts';
 
 /** Output buffer size of each zlib stream: the zstd block size, so a zstd block decodes in one call. */
 const ZLIB_OUTPUT_CHUNK = 128 * 1024;
@@ -96,6 +97,8 @@ function defineZlibStreams(zlib: typeof import('node:zlib')) {
 
   class ZstdDecompressor extends zlib.ZstdDecompress {
     #bytesIn = 0;
+    // Node 22's decoder ends quietly when the data stops inside a frame; the walker notices (Node 24's decoder does too).
+    readonly #frames = new ZstdFrameWalker();
 
     constructor() {
       super(streamOptions({}));
@@ -103,6 +106,7 @@ function defineZlibStreams(zlib: typeof import('node:zlib')) {
 
     override _transform(chunk: Buffer, encoding: BufferEncoding, callback: TransformCallback): void {
       this.#bytesIn += chunk.length;
+      this.#frames.walk(chunk);
       super._transform(chunk, encoding, (error?: Error | null, data?: unknown) => {
         // Node's decoder stops at the end of a frame and silently drops the rest of that write (a second
         // frame, or garbage) and ends the stream; WAL-G writes one frame per object, so refuse rather than
@@ -119,6 +123,10 @@ function defineZlibStreams(zlib: typeof import('node:zlib')) {
       // WAL-G writes nothing at all for empty input, and its reader accepts that.
       if (this.#bytesIn === 0) {
         callback();
+        return;
+      }
+      if (!this.#frames.atFrameBoundary) {
+        callback(decompressionError('zstd', this.#frames.problem ?? this.#frames.truncation()));
         return;
       }
       super._flush(callback);

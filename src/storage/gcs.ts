@@ -337,15 +337,18 @@ interface HttpAnswer {
   text: string;
 }
 
+const proxyAwareAgentOptions = { keepAlive: true, proxyEnv: process.env };
+
 /** Sends the pieces of uploads; one instance per storage, sharing keep-alive connections. */
 class ResumableUploads {
   private readonly settings: GcsSettings;
   private readonly authorizationHeaders: (() => Promise<Record<string, string>>) | undefined;
   private readonly maxRetryDelayMs: number;
   private readonly endpoint: string;
-  // Keep-alive agents that honour HTTPS_PROXY/NO_PROXY, like the SDK's own requests do.
-  private readonly httpAgent = new HttpAgent({ keepAlive: true, proxyEnv: process.env });
-  private readonly httpsAgent = new HttpsAgent({ keepAlive: true, proxyEnv: process.env });
+  // Keep-alive agents that honour HTTPS_PROXY/NO_PROXY, like the SDK's own requests do. `proxyEnv` exists since
+  // Node 22.21 and 24.5; @types/node 22 does not list it yet, hence the variable.
+  private readonly httpAgent = new HttpAgent(proxyAwareAgentOptions);
+  private readonly httpsAgent = new HttpsAgent(proxyAwareAgentOptions);
 
   constructor(
     settings: GcsSettings,

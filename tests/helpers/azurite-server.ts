@@ -20,7 +20,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { makeTempDir, registerExitCleanup, removeTempDir } from './tmp.ts';
 
 const repositoryRoot = join(import.meta.dirname, '..', '..');
-const node24 = join(repositoryRoot, 'node_modules', '.bin', 'node');
+const projectNode = join(repositoryRoot, 'node_modules', '.bin', 'node');
 const azuriteBlobMain = join(repositoryRoot, 'node_modules', '.bin', 'azurite-blob');
 
 /** Azurite's fixed development account (documented, public, not a secret). */
@@ -68,7 +68,7 @@ export async function startAzurite(): Promise<AzuriteServer> {
 
   const launch = async (): Promise<void> => {
     const started = spawn(
-      node24,
+      projectNode,
       [
         realpathSync(azuriteBlobMain),
         '--blobHost', '127.0.0.1',

@@ -129,11 +129,15 @@ describe('every installed PostgreSQL major', { concurrency: 2 }, () => {
 
   test('pgbench from Debian initializes and runs against the oldest and the newest major', async () => {
     for (const major of new Set([majors[0], majors[majors.length - 1]])) {
-      await using cluster = await startCluster({ major });
-      await pgbench(cluster, ['-i', '-s', '1', '-q']);
-      assert.equal(await cluster.query('select count(*) from pgbench_accounts'), '100000');
-      const report = await pgbench(cluster, ['-c', '2', '-t', '20', '-n']);
-      assert.match(report, /number of transactions actually processed: 40\/40/);
+      const cluster = await startCluster({ major });
+      try {
+        await pgbench(cluster, ['-i', '-s', '1', '-q']);
+        assert.equal(await cluster.query('select count(*) from pgbench_accounts'), '100000');
+        const report = await pgbench(cluster, ['-c', '2', '-t', '20', '-n']);
+        assert.match(report, /number of transactions actually processed: 40\/40/);
+      } finally {
+        await cluster.cleanup();
+      }
     }
   });
 });

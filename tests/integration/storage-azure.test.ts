@@ -200,8 +200,9 @@ describe('azure storage against Azurite', () => {
     assert.ok(result.maxRssMiB < BIG_OBJECT_RSS_LIMIT_MIB, `peak RSS ${result.maxRssMiB} MiB`);
   });
 
-  test('Azurite stopped mid-upload: put rejects with a clear error and no blob appears under the name', async () => {
-    await using crashing = await startAzurite();
+  test('Azurite stopped mid-upload: put rejects with a clear error and no blob appears under the name', async (t) => {
+    const crashing = await startAzurite();
+    t.after(() => crashing[Symbol.asyncDispose]());
     await crashing.createContainer(CONTAINER);
     const settings = azuriteSettings(crashing, { AZURE_BUFFER_SIZE: String(1024 * 1024), AZURE_MAX_BUFFERS: '2' });
     const driver = await openAzureStorage(`azure://${CONTAINER}/crash`, lookup(settings), { maxTries: 2, retryDelayMs: 100, maxRetryDelayMs: 200 });
@@ -260,7 +261,7 @@ describe('azure storage against Azurite', () => {
         })().catch((error) => { process.stderr.write(String(error && error.stack || error)); process.exit(1); });
       `;
       const node = join(import.meta.dirname, '../../node_modules/.bin/node');
-      const child = spawn(node, ['--jitless', '--max-old-space-size=128', '--no-deprecation', '-e', script], {
+      const child = spawn(node, ['--jitless', '--no-expose-wasm', '--max-old-space-size=128', '--no-deprecation', '-e', script], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, BUNDLE: bundle, RUN: JSON.stringify({ prefix: freshPrefix(), settings: azuriteSettings(azurite) }) },
       });

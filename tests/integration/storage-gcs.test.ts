@@ -156,8 +156,9 @@ describe('gcs storage against the fake server', () => {
     assert.ok(gcs.objectNames(BUCKET).includes(`${rootPath}/wal_005/000000010000000000000001.br`));
   });
 
-  test('uploads go in GCS_MAX_CHUNK_SIZE pieces and the object appears only after the last one', async () => {
-    await using server = await startFakeGcs();
+  test('uploads go in GCS_MAX_CHUNK_SIZE pieces and the object appears only after the last one', async (t) => {
+    const server = await startFakeGcs();
+    t.after(() => server[Symbol.asyncDispose]());
     const folder = await openFolder(server, { GCS_MAX_CHUNK_SIZE: String(MIB) }, {}, `gs://${BUCKET}/chunks`);
     const data = randomBytes(5 * MIB + 3);
     await folder.put('part_001.tar.br', bodyOf(data.subarray(0, 12345), data.subarray(12345)));
@@ -167,8 +168,9 @@ describe('gcs storage against the fake server', () => {
     assert.ok((await readAll(await folder.get('part_001.tar.br'))).equals(data));
   });
 
-  test('an upload resumes where the server left off when the connection drops between chunks', async () => {
-    await using server = await startFakeGcs();
+  test('an upload resumes where the server left off when the connection drops between chunks', async (t) => {
+    const server = await startFakeGcs();
+    t.after(() => server[Symbol.asyncDispose]());
     const folder = await openFolder(server, { GCS_MAX_CHUNK_SIZE: String(MIB), GCS_MAX_RETRIES: '10' }, { maxRetryDelayMs: 300 }, `gs://${BUCKET}/resume`);
     const data = randomBytes(4 * MIB);
     const body = new Readable({ read() {} });
@@ -192,8 +194,9 @@ describe('gcs storage against the fake server', () => {
     assert.equal(server.statistics.resumableSessions, 1, 'one session, resumed rather than restarted');
   });
 
-  test('the server stopped mid-upload: put rejects with a clear error and nothing appears under the name', async () => {
-    await using server = await startFakeGcs();
+  test('the server stopped mid-upload: put rejects with a clear error and nothing appears under the name', async (t) => {
+    const server = await startFakeGcs();
+    t.after(() => server[Symbol.asyncDispose]());
     const folder = await openFolder(server, { GCS_MAX_CHUNK_SIZE: String(MIB), GCS_MAX_RETRIES: '2' }, { maxRetryDelayMs: 100 }, `gs://${BUCKET}/crash`);
     const body = new Readable({ read() {} });
     // Settled at once, so the rejection is never "unhandled" while the server goes away.
@@ -275,8 +278,9 @@ describe('gcs storage against the fake server', () => {
     assert.equal((await readAll(await folder.get('corrupted', { offset: 1, length: 10 }))).length, 10);
   });
 
-  test('objects without an MD5 (composed, as WAL-G writes them) are checked with CRC32C instead', async () => {
-    await using server = await startFakeGcs({ withoutMd5: true });
+  test('objects without an MD5 (composed, as WAL-G writes them) are checked with CRC32C instead', async (t) => {
+    const server = await startFakeGcs({ withoutMd5: true });
+    t.after(() => server[Symbol.asyncDispose]());
     const folder = await openFolder(server, {}, {}, `gs://${BUCKET}/composed`);
     const data = randomBytes(2 * MIB + 1);
     await folder.put('object', bodyOf(data));
@@ -325,7 +329,7 @@ describe('gcs storage against the fake server', () => {
         })().catch((error) => { process.stderr.write(String(error && error.stack || error)); process.exit(1); });
       `;
       const node = join(import.meta.dirname, '../../node_modules/.bin/node');
-      const child = spawn(node, ['--jitless', '--max-old-space-size=128', '--no-deprecation', '-e', script], {
+      const child = spawn(node, ['--jitless', '--no-expose-wasm', '--max-old-space-size=128', '--no-deprecation', '-e', script], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, BUNDLE: bundle, RUN: JSON.stringify({ prefix: freshPrefix(), settings: { WALNUT_GCS_ENDPOINT: gcs.endpoint, GCS_MAX_CHUNK_SIZE: String(4 * MIB) } }) },
       });

@@ -216,8 +216,9 @@ describe('sftp storage against OpenSSH', () => {
     assert.ok(result.maxRssMiB < BIG_OBJECT_RSS_LIMIT_MIB, `peak RSS ${result.maxRssMiB} MiB`);
   });
 
-  test('sshd killed mid-upload: put rejects with a clear error, nothing appears under the name, and the driver reconnects', async () => {
-    await using crashing = await startSshd();
+  test('sshd killed mid-upload: put rejects with a clear error, nothing appears under the name, and the driver reconnects', async (t) => {
+    const crashing = await startSshd();
+    t.after(() => crashing[Symbol.asyncDispose]());
     const root = crashing.makeStorageDirectory();
     const driver = await openSftpStorage(`ssh://127.0.0.1${root}`, lookup(keySettings(crashing)));
     try {
@@ -288,7 +289,7 @@ describe('sftp storage against OpenSSH', () => {
         })().catch((error) => { process.stderr.write(String(error && error.stack || error)); process.exit(1); });
       `;
       const node = join(import.meta.dirname, '../../node_modules/.bin/node');
-      const child = spawn(node, ['--jitless', '--max-old-space-size=128', '-e', script], {
+      const child = spawn(node, ['--jitless', '--no-expose-wasm', '--max-old-space-size=128', '-e', script], {
         stdio: ['ignore', 'pipe', 'pipe'],
         env: { ...process.env, BUNDLE: bundle, RUN: JSON.stringify({ prefix: `ssh://127.0.0.1${root}`, settings: keySettings(sshd) }) },
       });

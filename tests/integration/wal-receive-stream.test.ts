@@ -51,7 +51,8 @@ function stopChild(child: ChildProcess): Promise<void> {
 
 for (const major of majors) {
   test(`wal-receive on PostgreSQL ${major} creates slot walg and pushes segments identical to pg_wal`, { timeout: 150_000 }, async (t) => {
-    await using cluster = await startCluster({ major });
+    const cluster = await startCluster({ major });
+    t.after(() => cluster[Symbol.asyncDispose]());
     const storage = makeTempDir();
     let stderr = '';
     const child = spawn(WALG_BIN, ['wal-receive'], { env: walgEnv(cluster, storage, { WALG_UPLOAD_WAL_METADATA: 'INDIVIDUAL' }), stdio: ['ignore', 'pipe', 'pipe'] });

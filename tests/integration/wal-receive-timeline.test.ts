@@ -45,11 +45,13 @@ function stopChild(child: ChildProcess): Promise<void> {
 }
 
 test('wal-receive uploads .partial, the new history and timeline-2 segments when its standby is promoted', { skip: major === undefined ? 'PostgreSQL 15 (with pg_basebackup) is not installed' : false, timeout: 170_000 }, async (t) => {
-  await using primary = await startCluster({ major: major! });
+  const primary = await startCluster({ major: major! });
+  t.after(() => primary[Symbol.asyncDispose]());
   const standbyData = createEmptyDataDir();
   const basebackup = await primary.exec(postgresClientTool('pg_basebackup', major), ['-D', standbyData, '-X', 'stream', '-R', '-c', 'fast']);
   assert.equal(basebackup.exitCode, 0, basebackup.stderr);
-  await using standby = await startClusterOnDataDir({ dataDir: standbyData, major: major! });
+  const standby = await startClusterOnDataDir({ dataDir: standbyData, major: major! });
+  t.after(() => standby[Symbol.asyncDispose]());
 
   const storage = makeTempDir();
   let stderr = '';

@@ -75,8 +75,9 @@ test('wal-verify arguments: no check, an unknown check and --lsn without --timel
 });
 
 const liveMajor = availablePostgresVersions().find((major) => major >= 15);
-test('wal-verify asks a live cluster for its WAL position and prints WAL-G JSON for pg15-lz4-delta', { skip: liveMajor === undefined ? 'no PostgreSQL 15+ installed' : false, timeout: 120_000 }, async () => {
-  await using cluster = await startCluster({ major: liveMajor! });
+test('wal-verify asks a live cluster for its WAL position and prints WAL-G JSON for pg15-lz4-delta', { skip: liveMajor === undefined ? 'no PostgreSQL 15+ installed' : false, timeout: 120_000 }, async (t) => {
+  const cluster = await startCluster({ major: liveMajor! });
+  t.after(() => cluster[Symbol.asyncDispose]());
   // Move the fresh cluster (in segment 1) to segment 7, as the cluster WAL-G asked was.
   await cluster.query('create table t (id int)');
   for (let round = 0; round < 6; round++) await cluster.query('insert into t values (1); select pg_switch_wal()');
