@@ -12,8 +12,9 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execFileSync } from 'node:child_process';
 
-if (Number(process.versions.node.split('.')[0]) < 24) {
-  console.error(`bench: this needs Node 24 (it imports the TypeScript test helpers); run it with node_modules/.bin/node scripts/bench/run.mjs, not node ${process.version}`);
+const [major, minor] = process.versions.node.split('.').map(Number);
+if (major < 22 || (major === 22 && minor < 18)) {
+  console.error(`bench: this needs Node 22.18 or later (it imports the TypeScript test helpers); run it with node_modules/.bin/node scripts/bench/run.mjs, not node ${process.version}`);
   process.exit(2);
 }
 
