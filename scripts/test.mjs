@@ -1,4 +1,4 @@
-// The test command: builds dist/wal-g, then runs every test file with Node 24's test runner (type stripping).
+// The test command: builds dist/wal-g, then runs every test file with the project's Node 22 test runner (type stripping).
 // Usage: npm test [-- unit|integration] [extra node --test args]
 
 import { spawnSync } from 'node:child_process';

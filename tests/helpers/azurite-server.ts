@@ -6,7 +6,7 @@
 //   // settings: AZURE_STORAGE_ACCOUNT=azurite.account, AZURE_STORAGE_ACCESS_KEY=azurite.accountKey,
 //   //           WALNUT_AZURE_ENDPOINT=azurite.endpoint
 //
-// Azurite runs under Node 24 (node_modules/.bin/node), in its own process, storing blobs in a temp directory.
+// Azurite runs under the project's Node (node_modules/.bin/node), in its own process, storing blobs in a temp directory.
 // `stop()` takes it down with open connections cut (the tests use it to make a server vanish mid-upload) and
 // `start()` brings it back on the same port and directory, with the data it had saved. An exit hook kills it and
 // removes the directory if a test forgets.
