@@ -63,9 +63,26 @@ async function startDaemon(t: { after(fn: () => Promise<void>): void }, env: Nod
     unregister();
   };
   t.after(() => kill('SIGKILL'));
-  for (let i = 0; i < 3000 && !existsSync(socketPath); i++) await new Promise((resolve) => setTimeout(resolve, 10));
-  assert.ok(existsSync(socketPath), `the daemon should listen on ${socketPath}: ${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
+  // Listening, not just bound: the socket file appears at bind(), a moment before listen(), and a connection in
+  // between is refused (seen once on a loaded CI machine). The probe costs one "Message loop failure" log line.
+  let listening = false;
+  for (let i = 0; i < 3000 && !listening; i++) {
+    listening = existsSync(socketPath) && (await connects(socketPath));
+    if (!listening) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.ok(listening, `the daemon should listen on ${socketPath}: ${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
   return { dataDir, storage, socketPath, logFile, pid: child.pid!, kill };
+}
+
+function connects(socketPath: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ path: socketPath });
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.on('error', () => resolve(false));
+  });
 }
 
 const client = (...args: string[]): Promise<Result> => run(WALG_CLIENT_BIN, args);
