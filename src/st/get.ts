@@ -105,7 +105,8 @@ async function explainDecodeFailure(
 ): Promise<unknown> {
   if (choice.crypter !== undefined || format === undefined || format.extension === '') return error;
   const message = errorMessage(error);
-  if (!message.includes(`${format.name}:`)) return error;
+  // The decoder's own error ("lz4: ..."), not a storage error that names the object ("a/obj.lz4: download ...").
+  if (!new RegExp(`(?:^|: )${format.name}: `).test(message)) return error;
   const head = await objectHead(folder, key);
   const signature = FORMAT_SIGNATURES[format.extension];
   if (signature !== undefined && head.subarray(0, signature.length).equals(signature)) return error;

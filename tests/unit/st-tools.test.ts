@@ -4,6 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { Folder, type GetOptions, type PutOptions } from '../../src/storage/driver.ts';
 import { MemoryStorageDriver } from '../../src/storage/memory.ts';
@@ -12,7 +15,7 @@ import { goTimeString } from '../../src/st/go-time.ts';
 import { alignTabs } from '../../src/st/tabwriter.ts';
 import { globFolder, listByPrefix, listRecursively } from '../../src/st/listing.ts';
 import { storedKeyFor } from '../../src/st/put.ts';
-import { looksLikeOpenPgp } from '../../src/st/get.ts';
+import { getObject, looksLikeOpenPgp } from '../../src/st/get.ts';
 import { categoriseBackupFile, listMissingFiles, planBackups, planSeparateFiles, runTransfer } from '../../src/st/transfer.ts';
 
 function memoryFolder(keys: Record<string, string>): Folder {
@@ -199,4 +202,26 @@ test('looksLikeOpenPgp recognises a PKESK packet and almost never a random libso
   let falsePositives = 0;
   for (let index = 0; index < 100_000; index++) if (looksLikeOpenPgp(randomBytes(16))) falsePositives++;
   assert.ok(falsePositives <= 5, `${falsePositives} random headers looked like OpenPGP`);
+});
+
+test('st get adds the "no key configured" hint to decoder errors only, not to storage errors naming the object', async () => {
+  const directory = mkdtempSync(join(tmpdir(), 'walnut-st-get-'));
+  try {
+    const driver = new (class extends MemoryStorageDriver {
+      override async get(key: string, options?: GetOptions): Promise<Readable> {
+        if (key === 'a/broken.lz4') throw new Error(`download blob "x/a/broken.lz4": HTTP 400 OutOfRangeInput`);
+        return super.get(key, options);
+      }
+    })();
+    driver.objects.set('a/sealed.lz4', { data: randomBytes(64), modified: new Date(0) });
+    const folder = new Folder(driver);
+    const choice = { crypter: undefined, decompress: true };
+    await assert.rejects(getObject(folder, 'a/broken.lz4', join(directory, 'one'), choice), (error: Error) => {
+      assert.equal(error.message, 'download the file: a/broken.lz4: download blob "x/a/broken.lz4": HTTP 400 OutOfRangeInput');
+      return true;
+    });
+    await assert.rejects(getObject(folder, 'a/sealed.lz4', join(directory, 'two'), choice), { message: /^download the file: (.+: )?lz4: .* — it is not lz4 data: probably it is encrypted/ });
+  } finally {
+    rmSync(directory, { recursive: true, force: true });
+  }
 });
